@@ -1,0 +1,195 @@
+"""What a training run is made of: one validated ``TrainConfig`` and named presets.
+
+Epochs, filters and dropout are the knobs every user sees; the rest are the
+"advanced" ones. Every field has an allowed range; a value outside it, or a
+combination that cannot be built (too many pooling blocks for a 28x28 image),
+raises ``ConfigError`` naming the field, so a page can show it next to the input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from cnn.errors import CnnError
+
+IMAGE_SIDE = 28
+TRAIN_IMAGES = 60_000
+
+ARCHITECTURES = {
+    "compact": "Conv blocks (conv + batch-norm + max-pool), dense layer, dropout: fast on a CPU",
+    "tutorial": "The seed tutorial: Conv2D 64 -> Conv2D 32 -> Flatten -> Dense 10",
+    "mnist_cnn": "Keras mnist_cnn: Conv 32 -> Conv 64 -> MaxPool -> Dropout -> Dense 128 -> Dropout -> Dense 10",
+}
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta")
+SCHEDULES = {
+    "constant": "the same learning rate throughout",
+    "onecycle": "warm up for the first 20% of steps, then anneal to zero (fast convergence)",
+    "cosine": "start at the learning rate and follow a cosine down to zero",
+}
+
+
+def _knob(default: Any, low: Any = None, high: Any = None, *, choices: Any = None, help: str = "") -> Any:
+    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # The knobs everyone sees.
+    epochs: int = _knob(3, 1, 50, help="passes over the training images")
+    filters: int = _knob(32, 4, 128, help="filters in the first convolution (later blocks double it)")
+    dropout: float = _knob(0.25, 0.0, 0.8, help="share of units switched off at random while training")
+    # Advanced.
+    architecture: str = _knob("compact", choices=tuple(ARCHITECTURES), help="the layer layout")
+    conv_blocks: int = _knob(2, 1, 6, help="conv + pool blocks (compact layout)")
+    batch_norm: bool = _knob(True, help="normalise each conv block's output (compact layout)")
+    kernel_size: int = _knob(3, 2, 7, help="side of each convolution kernel")
+    dense_units: int = _knob(128, 16, 1024, help="units in the hidden dense layer")
+    batch_size: int = _knob(128, 8, 2048, help="images per training step")
+    learning_rate: float = _knob(3e-3, 1e-5, 2.0, help="peak learning rate")
+    lr_schedule: str = _knob("onecycle", choices=tuple(SCHEDULES), help="how the learning rate changes")
+    optimizer: str = _knob("adam", choices=OPTIMIZERS, help="the update rule")
+    augment: bool = _knob(True, help="random shifts, rotations, scaling and stroke thickness")
+    shift: float = _knob(0.12, 0.0, 0.3, help="largest random shift, as a share of the image side")
+    rotation: float = _knob(12.0, 0.0, 45.0, help="largest random rotation, in degrees")
+    scale: float = _knob(0.12, 0.0, 0.4, help="largest random zoom in or out, as a share")
+    thickness: float = _knob(0.3, 0.0, 1.0, help="chance that a stroke is made thicker or thinner")
+    train_size: int = _knob(TRAIN_IMAGES, 200, TRAIN_IMAGES, help="training images used (small = quick demo)")
+    validation_split: float = _knob(0.1, 0.02, 0.5, help="share of those images held out to validate")
+    seed: int = _knob(0, 0, 2**31 - 1, help="random seed (same seed, same data order and start)")
+
+    def __post_init__(self) -> None:
+        problems = config_problems(self)
+        if problems:
+            raise ConfigError(problems)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from saved or typed values; unknown keys are an error, missing ones default."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError({name: f"unknown setting (known: {', '.join(sorted(known))})" for name in unknown})
+        return cls(**values)
+
+    @property
+    def validation_images(self) -> int:
+        return int(round(self.train_size * self.validation_split))
+
+    @property
+    def fit_images(self) -> int:
+        return self.train_size - self.validation_images
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.fit_images // self.batch_size)
+
+
+class ConfigError(CnnError):
+    """One or more settings are out of range or cannot be combined."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        super().__init__("; ".join(f"{name}: {message}" for name, message in problems.items()))
+
+
+def knob_range(name: str) -> dict[str, Any]:
+    """The allowed values of a field (``low``, ``high``, ``choices``, ``help``) for forms and flags."""
+    return dict(next(f for f in fields(TrainConfig) if f.name == name).metadata)
+
+
+def feature_side(architecture: str, conv_blocks: int, kernel_size: int) -> int:
+    """Side of the feature map the last conv block leaves (<1 means the layout is impossible)."""
+    side = IMAGE_SIDE
+    if architecture == "compact":
+        for _ in range(conv_blocks):
+            side //= 2  # 'same' convolutions keep the side; each 2x2 pool halves it
+    else:
+        side -= 2 * (kernel_size - 1)  # two 'valid' convolutions
+        if architecture == "mnist_cnn":
+            side //= 2
+    return side
+
+
+def config_problems(config: TrainConfig) -> dict[str, str]:
+    """Every problem with ``config``, keyed by field name (empty when it is valid)."""
+    problems: dict[str, str] = {}
+    for f in fields(config):
+        value, meta = getattr(config, f.name), f.metadata
+        kind = type(f.default)
+        if kind is bool:
+            if not isinstance(value, bool):
+                problems[f.name] = f"must be true or false, got {value!r}"
+        elif meta["choices"] is not None:
+            if value not in meta["choices"]:
+                problems[f.name] = f"must be one of {', '.join(meta['choices'])}; got {value!r}"
+        elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            problems[f.name] = f"must be a whole number from {meta['low']} to {meta['high']}; got {value!r}"
+        elif kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
+            problems[f.name] = f"must be a number from {meta['low']} to {meta['high']}; got {value!r}"
+        elif not meta["low"] <= value <= meta["high"]:
+            problems[f.name] = f"must be from {meta['low']} to {meta['high']}; got {value!r}"
+    if problems:
+        return problems  # the combination checks below assume each field is sane
+
+    side = feature_side(config.architecture, config.conv_blocks, config.kernel_size)
+    if side < 1:
+        if config.architecture == "compact":
+            most = max(b for b in range(1, 5) if feature_side("compact", b, config.kernel_size) >= 1)
+            problems["conv_blocks"] = (
+                f"{config.conv_blocks} pooling blocks shrink a 28x28 image to nothing; use at most {most}"
+            )
+        else:
+            problems["kernel_size"] = f"a {config.kernel_size}x{config.kernel_size} kernel is too big for this layout"
+    if config.architecture == "compact" and config.kernel_size > 28 // 2 ** (config.conv_blocks - 1):
+        problems["kernel_size"] = (
+            f"a {config.kernel_size}x{config.kernel_size} kernel is larger than the "
+            f"{28 // 2 ** (config.conv_blocks - 1)}x{28 // 2 ** (config.conv_blocks - 1)} feature map of the last block"
+        )
+    if config.fit_images < config.batch_size:
+        problems["batch_size"] = (
+            f"{config.batch_size} is more than the {config.fit_images} images left for training; "
+            "lower the batch size or use more training images"
+        )
+    if config.validation_images < 50:
+        problems["validation_split"] = (
+            f"holds out only {config.validation_images} images, too few to validate; raise it or use more training images"
+        )
+    if config.optimizer == "adadelta" and config.learning_rate < 0.05:
+        problems["learning_rate"] = "adadelta needs a learning rate near 1.0 (the original mnist_cnn used 1.0)"
+    return problems
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # Chosen by measurement on a 2-core CPU (benchmarks/train_speed.py): >= 99% test accuracy in ~30 s.
+    "fast default": TrainConfig(),
+    # The seed tutorial: no pooling, no dropout, adam at its default rate, keras' default batch of 32.
+    "seed tutorial": TrainConfig(
+        architecture="tutorial", epochs=3, filters=64, dropout=0.0, kernel_size=3, batch_size=32,
+        learning_rate=1e-3, lr_schedule="constant", optimizer="adam", augment=False,
+    ),
+    # keras' examples/mnist_cnn.py (99.25% after 12 epochs): Adadelta at 1.0, batch 128.
+    "keras mnist_cnn": TrainConfig(
+        architecture="mnist_cnn", epochs=12, filters=32, dropout=0.25, kernel_size=3, dense_units=128,
+        batch_size=128, learning_rate=1.0, lr_schedule="constant", optimizer="adadelta", augment=False,
+    ),
+}
+DEFAULT_PRESET = "fast default"
+
+
+def preset_of(config: TrainConfig) -> str | None:
+    """The preset ``config`` equals, if any."""
+    return next((name for name, preset in PRESETS.items() if preset == config), None)
+
+
+def changed_fields(config: TrainConfig, base: TrainConfig | None = None) -> dict[str, Any]:
+    """Fields of ``config`` that differ from ``base`` (the fast default by default)."""
+    base = base or PRESETS[DEFAULT_PRESET]
+    return {f.name: getattr(config, f.name) for f in fields(config) if getattr(config, f.name) != getattr(base, f.name)}

@@ -1,0 +1,574 @@
+"""Any drawing or image -> the 28x28 the model expects, made the way MNIST was made.
+
+MNIST digits were size-normalised to fit a 20x20 box keeping their aspect ratio
+(anti-aliasing gives the grey levels) and then centred in 28x28 by putting their centre
+of mass at the centre. A drawing has to go through the same steps, or the model sees
+something unlike anything it was trained on. The steps, each kept in `Prepared` so the
+app can show them:
+
+1. ink map      any image -> float32 ink in [0, 1] (ink = 1, background = 0)
+2. specks       drop stray dots far from the digit (keep every real stroke)
+3. crop         the bounding box of the remaining ink
+4. fit          resize so the longer side is 20 px, keeping the aspect ratio
+5. centre       place in 28x28 with the centre of mass at pixel (14, 14)
+
+Coordinates: pixel (i, j) has its centre at (i, j), so a 28x28 image spans -0.5..27.5.
+MNIST's own centres of mass average (14.0, 14.0) in these coordinates (they were
+rounded to whole pixels there, which spreads them by +-0.5); we shift by sub-pixel
+amounts so the centre of mass lands on (14, 14) itself.
+
+Also here: `decode_image` / `load_image`, which turn uploaded bytes or a file into an
+array safely (size limits, decompression bombs, corrupt files, odd image modes).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cnn.errors import CnnError
+
+MAX_SIDE = 4096                      # larger images are refused
+MAX_PIXELS = 16_000_000              # ... and so are images with more pixels than this
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024   # larger files are refused before decoding
+
+# The MNIST geometry.
+SIZE = 28                 # the model's input is SIZE x SIZE
+BOX = 20                  # the digit is fitted into BOX x BOX ...
+CENTRE = 14.0             # ... and its centre of mass placed at (CENTRE, CENTRE)
+
+# Ink map.
+MIN_CONTRAST = 0.1        # ink must differ from the background by this much (0..1)
+NOISE_SIGMAS = 3.0        # background noise below this many sigmas is not ink
+# Specks and blanks.
+STROKE_LEVEL = 0.25       # ink above this counts when finding connected strokes
+POOL_CELLS = 64           # strokes are found on a grid of at most this many cells a side
+MAIN_FRACTION = 0.25      # a stroke with >= this share of the biggest stroke's ink is main
+NEAR_FRACTION = 0.25      # a smaller one is kept if it lies within this share of the
+                          # digit's size from the main strokes ...
+SPECK_FRACTION = 0.02     # ... and is not a speck (< this share of the biggest stroke)
+MIN_DIGIT_INK = 0.1       # the biggest stroke must hold ink worth this share of the image
+                          # side (in pixels), else the image is blank
+CROP_LEVEL = 0.1          # the crop box covers ink above this level
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Every step of the preparation, for the model and for the teaching view."""
+
+    image: np.ndarray                # (28, 28) float32 in [0, 1], ink = 1: what the model sees
+    ink: np.ndarray                  # float32 [0, 1] ink map of the whole input (its H x W),
+                                     # specks included, so a view can show what was dropped
+    box: tuple[int, int, int, int]   # (top, left, bottom, right) of the kept ink, input coords,
+                                     # bottom/right exclusive
+    fitted: np.ndarray               # float32 digit fitted into 20x20 (longer side == 20)
+    shift: tuple[float, float]       # (dy, dx): `fitted`'s top-left corner sits at (dy, dx)
+                                     # in `image` (sub-pixel; centre of mass -> (14, 14))
+
+
+# ---------------------------------------------------------------------------------------
+# 1. Ink map
+# ---------------------------------------------------------------------------------------
+
+def _as_unit_float(a: np.ndarray) -> np.ndarray:
+    """Pixel values of any numeric dtype -> float32 in [0, 1]."""
+    if a.dtype == np.bool_:
+        return a.astype(np.float32)
+    if np.issubdtype(a.dtype, np.integer):
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 65535:
+            raise CnnError(
+                f"The image has pixel values from {lo} to {hi}, which is not a picture format "
+                "this app understands. Use 8-bit (0-255) or 16-bit (0-65535) pixels, or "
+                "floats in [0, 1].")
+        scale = 255.0 if hi <= 255 else 65535.0
+        return a.astype(np.float32) / np.float32(scale)
+    if np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float32, copy=False)
+        if not np.isfinite(a).all():
+            raise CnnError(
+                "The image contains NaN or infinite pixel values. "
+                "Replace them (for example with np.nan_to_num) and try again.")
+        lo, hi = float(a.min()), float(a.max())
+        if lo >= -1e-3 and hi <= 1.0 + 1e-3:
+            return np.clip(a, 0.0, 1.0)
+        if lo >= 0.0 and hi <= 255.0:
+            return a / np.float32(255.0)
+        raise CnnError(
+            f"The image has float pixel values from {lo:g} to {hi:g}. "
+            "Scale them to [0, 1] (or 0-255) and try again.")
+    raise CnnError(
+        f"The image has pixels of type {a.dtype}, which is not a number type for pictures. "
+        "Pass a uint8 array (0-255) or floats in [0, 1].")
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    """The pixels of a ring around the image, about 2% of the shorter side wide."""
+    h, w = a.shape
+    b = max(1, min(h, w) // 50)
+    if 2 * b >= min(h, w):
+        return a.ravel()
+    return np.concatenate([a[:b].ravel(), a[-b:].ravel(), a[b:-b, :b].ravel(), a[b:-b, -b:].ravel()])
+
+
+def _median(a: np.ndarray) -> float:
+    k = a.size // 2
+    if a.size % 2:
+        return float(np.partition(a, k)[k])
+    part = np.partition(a, [k - 1, k])
+    return (float(part[k - 1]) + float(part[k])) / 2
+
+
+def _background(signal: np.ndarray) -> tuple[float, float]:
+    """(level, noise sigma) of the background, from the border ring: its median, and its
+    median absolute deviation scaled to a Gaussian sigma."""
+    ring = _border(signal).astype(np.float32)
+    bg = _median(ring)
+    noise = 1.4826 * _median(np.abs(ring - np.float32(bg)))
+    return bg, noise
+
+
+def _normalise(signal: np.ndarray, bg: float, noise: float, unit: float) -> np.ndarray:
+    """`signal` (ink brighter than the background level `bg`; values in 0..unit) -> ink in
+    [0, 1]: the background and its noise go to 0, the bulk of the strongest ink to 1.
+    Not enough contrast -> all zeros (blank)."""
+    floor = bg + NOISE_SIGMAS * noise
+    top = float(signal.max())
+    if top - floor < MIN_CONTRAST * unit:
+        return np.zeros(signal.shape, np.float32)
+    strong = signal[signal >= floor + 0.5 * (top - floor)]
+    k = (3 * (strong.size - 1)) // 4        # the 75th percentile of the strong ink
+    peak = float(np.partition(strong, k)[k])
+    ink = signal.astype(np.float32)
+    if floor == 0.0 and peak == unit:       # already clean, e.g. a canvas drawing
+        if unit != 1.0:
+            ink *= np.float32(1.0 / unit)
+        return ink
+    ink -= np.float32(floor)
+    ink *= np.float32(1.0 / max(peak - floor, 1e-6 * unit))
+    return np.clip(ink, 0.0, 1.0, out=ink)
+
+
+def _validated(image: np.ndarray) -> np.ndarray:
+    try:
+        a = np.asarray(image)
+    except Exception as e:  # pragma: no cover - exotic array-likes
+        raise CnnError(f"Could not read the image as an array ({e}). Pass a numpy image array.") from e
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
+        raise CnnError(
+            f"The image has shape {a.shape}; expected height x width (greyscale) or "
+            "height x width x 1/3/4 channels (grey, RGB, RGBA). Pass a 2-D or 3-D image array.")
+    if a.size == 0:
+        raise CnnError(f"The image is empty (shape {a.shape}). Draw or upload a digit first.")
+    h, w = a.shape[:2]
+    if h > MAX_SIDE or w > MAX_SIDE:
+        raise CnnError(
+            f"The image is {w}x{h} pixels; the largest accepted is {MAX_SIDE}x{MAX_SIDE}. "
+            "Shrink or crop it around the digit and try again.")
+    if not (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise CnnError(
+            f"The image has pixels of type {a.dtype}, which is not a number type for pictures. "
+            "Pass a uint8 array (0-255) or floats in [0, 1].")
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+        raise CnnError(
+            "The image contains NaN or infinite pixel values. "
+            "Replace them (for example with np.nan_to_num) and try again.")
+    return a[:, :, 0] if a.ndim == 3 and a.shape[2] == 1 else a
+
+
+def _plane(a: np.ndarray) -> tuple[np.ndarray, float]:
+    """One channel -> (values, unit): uint8 stays uint8 (unit 255), the rest float [0, 1]."""
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a), 255.0
+    return _as_unit_float(a), 1.0
+
+
+def ink_map(image: np.ndarray) -> np.ndarray:
+    """Any image array -> float32 ink map in [0, 1] with ink = 1, same height x width.
+
+    RGBA (or grey + alpha) with a transparent background (a canvas drawing): ink = alpha,
+    whatever the stroke colour; a mostly opaque one is composited on white first.
+    Fully opaque RGBA, RGB, greyscale (H, W) or (H, W, 1), uint8 or float in [0, 1]:
+    ink is the minority, dark on light or light on dark (judged from the border's
+    median brightness). Contrast is normalised: the background level (and up to 3 sigma
+    of its noise, so paper texture stays blank) goes to 0, the bulk of the ink to 1.
+    A blank image gives all zeros. Malformed input raises CnnError."""
+    a = _validated(image)
+    if a.ndim == 3 and a.shape[2] in (2, 4):
+        alpha, unit = _plane(a[:, :, -1])
+        if float(alpha.min()) < unit:
+            bg, noise = _background(alpha)
+            if bg < 0.5 * unit:
+                # Transparent background: the strokes are where it is opaque.
+                return _normalise(alpha, bg, noise, unit)
+            # Mostly opaque with a few transparent parts: composite on white, then as usual.
+            opacity = alpha.astype(np.float32) * np.float32(1.0 / unit)
+            colour = _luminance(_as_unit_float(a[:, :, :-1]))
+            return _ink_from_luminance(colour * opacity + (1.0 - opacity), 1.0)
+        a = a[:, :, :-1]
+    if a.ndim == 2:
+        lum, unit = _plane(a)
+    else:
+        lum, unit = _luminance(_as_unit_float(a)), 1.0
+    return _ink_from_luminance(lum, unit)
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 1|3) float -> (H, W) float32 luma (ITU-R 601, as PIL's "L")."""
+    if rgb.shape[2] == 1:
+        return rgb[:, :, 0]
+    r, g, b = rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2]
+    return (np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b).astype(np.float32)
+
+
+def _ink_from_luminance(lum: np.ndarray, unit: float) -> np.ndarray:
+    bg, noise = _background(lum)
+    dark_ink = bg >= 0.5 * unit
+    if 0.25 * unit < bg < 0.75 * unit:
+        # A grey background: the ink is on whichever side strays further from it.
+        dark_ink = bg - float(lum.min()) >= float(lum.max()) - bg
+    if dark_ink:
+        inverted = (255 - lum) if lum.dtype == np.uint8 else (np.float32(unit) - lum)
+        return _normalise(inverted, unit - bg, noise, unit)
+    return _normalise(lum, bg, noise, unit)
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Specks: connected strokes on a coarse grid
+# ---------------------------------------------------------------------------------------
+
+def _strokes(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """8-connected components of a small boolean grid, by union-find over row runs.
+
+    Returns (run_rows, run_starts, run_ends, run_component) with ends exclusive and the
+    component ids numbered 0..n-1."""
+    h, w = cells.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = cells
+    edges = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    n = len(rows)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    # Runs in consecutive rows touch (8-connected) when their column spans overlap or meet
+    # diagonally: start_a <= end_b and start_b <= end_a (ends exclusive).
+    row_first = np.searchsorted(rows, np.arange(h + 1)).tolist()
+    s_list, e_list = starts.tolist(), ends.tolist()
+    for r in range(h - 1):
+        a, a_end = row_first[r], row_first[r + 1]
+        b, b_end = row_first[r + 1], row_first[r + 2]
+        while a < a_end and b < b_end:
+            if s_list[a] <= e_list[b] and s_list[b] <= e_list[a]:
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+            # Advance whichever run ends first.
+            if e_list[a] < e_list[b]:
+                a += 1
+            else:
+                b += 1
+    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
+    _, component = np.unique(roots, return_inverse=True)
+    return rows, starts, ends, component.reshape(-1)
+
+
+def _pool(a: np.ndarray, f: int, op: np.ufunc) -> np.ndarray:
+    """Combine f x f blocks of `a` (sides multiples of f) with `op` (max or add)."""
+    rows = a[0::f].copy()
+    for k in range(1, f):
+        op(rows, a[k::f], out=rows)
+    out = rows[:, 0::f].copy()
+    for k in range(1, f):
+        op(out, rows[:, k::f], out=out)
+    return out
+
+
+def _keep_mask(ink: np.ndarray) -> tuple[np.ndarray, int, bool] | None:
+    """Which coarse cells hold the digit (specks dropped), the cell size in pixels, and
+    whether visible ink lies outside those cells. None when no stroke is big enough to be
+    a digit."""
+    h, w = ink.shape
+    f = max(1, math.ceil(max(h, w) / POOL_CELLS))
+    gh, gw = -(-h // f), -(-w // f)
+    if (gh * f, gw * f) != (h, w):
+        padded = np.zeros((gh * f, gw * f), np.float32)
+        padded[:h, :w] = ink
+    else:
+        padded = ink
+    peak = _pool(padded, f, np.maximum)
+    cells = peak > STROKE_LEVEL
+    if not cells.any():
+        return None
+    mass = _pool(padded, f, np.add)
+
+    rows, starts, ends, comp = _strokes(cells)
+    row_mass = np.zeros((gh, gw + 1))
+    np.cumsum(mass, axis=1, out=row_mass[:, 1:])
+    run_mass = row_mass[rows, ends] - row_mass[rows, starts]
+    n = int(comp.max()) + 1
+    comp_mass = np.bincount(comp, weights=run_mass, minlength=n)
+    biggest = float(comp_mass.max())
+    if biggest < MIN_DIGIT_INK * max(h, w):
+        return None
+
+    if n == 1:
+        keep = np.ones(1, bool)
+    else:
+        keep = _keep_components(rows, starts, ends, comp, comp_mass, (gh, gw))
+    if keep.all():
+        mask = cells
+    else:
+        kept_runs = keep[comp]
+        mask = np.zeros((gh, gw + 1), np.int8)
+        np.add.at(mask, (rows[kept_runs], starts[kept_runs]), 1)
+        np.add.at(mask, (rows[kept_runs], ends[kept_runs]), -1)
+        mask = np.cumsum(mask, axis=1)[:, :gw] > 0
+    # Grow by one cell so the faint anti-aliased edges next to a stroke stay.
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= grown[:, :-1].copy()
+    grown[:, :-1] |= grown[:, 1:].copy()
+    # Is there visible ink outside the kept cells (a dropped speck, faint smudges)?
+    stray = bool(((peak > CROP_LEVEL) & ~grown).any())
+    return grown, f, stray
+
+
+def _keep_components(rows, starts, ends, comp, comp_mass, grid) -> np.ndarray:
+    """Which strokes are the digit: the big ones (>= MAIN_FRACTION of the biggest), and
+    smaller ones that are not specks (>= SPECK_FRACTION) and lie near the big ones (within
+    NEAR_FRACTION of their extent). Everything else is a stray speck."""
+    gh, gw = grid
+    n = len(comp_mass)
+    biggest = float(comp_mass.max())
+    top = np.full(n, gh)
+    bottom = np.zeros(n, np.int64)
+    left = np.full(n, gw)
+    right = np.zeros(n, np.int64)
+    np.minimum.at(top, comp, rows)
+    np.maximum.at(bottom, comp, rows + 1)
+    np.minimum.at(left, comp, starts)
+    np.maximum.at(right, comp, ends)
+
+    main = comp_mass >= MAIN_FRACTION * biggest
+    mt, mb = top[main].min(), bottom[main].max()
+    ml, mr = left[main].min(), right[main].max()
+    near = NEAR_FRACTION * max(mb - mt, mr - ml) + 1
+    gap_y = np.maximum(0, np.maximum(mt - bottom, top - mb))
+    gap_x = np.maximum(0, np.maximum(ml - right, left - mr))
+    return main | ((comp_mass >= SPECK_FRACTION * biggest) & (np.maximum(gap_y, gap_x) <= near))
+
+
+# ---------------------------------------------------------------------------------------
+# 3-5. Crop, fit into 20x20, centre by mass in 28x28
+# ---------------------------------------------------------------------------------------
+
+def _resize(source: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
+    """Resample the region `box` (left, top, right, bottom; pixel edges) of a float image
+    to `size` (width, height), anti-aliased: area averaging when shrinking, bilinear when
+    enlarging. Returns float32 clipped to [0, 1]."""
+    shrink = (box[2] - box[0]) >= size[0] and (box[3] - box[1]) >= size[1]
+    out = source.resize(size, Image.BOX if shrink else Image.BILINEAR, box=box)
+    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+
+
+def _centre_of_mass(a: np.ndarray) -> tuple[float, float]:
+    total = float(a.sum())
+    cy = float(a.sum(axis=1) @ np.arange(a.shape[0])) / total
+    cx = float(a.sum(axis=0) @ np.arange(a.shape[1])) / total
+    return cy, cx
+
+
+def prepare(image: np.ndarray) -> Prepared | None:
+    """An image of one handwritten digit -> every step towards the model's 28x28 input.
+
+    None when there is no digit (blank, or only faint noise or tiny specks)."""
+    ink = ink_map(image)
+    kept = _keep_mask(ink)
+    if kept is None:
+        return None
+    cells, f, stray = kept
+    h, w = ink.shape
+
+    # Crop: first to the kept cells, then tightly to the ink inside them.
+    cell_rows = np.flatnonzero(cells.any(axis=1))
+    cell_cols = np.flatnonzero(cells.any(axis=0))
+    t0, b0 = cell_rows[0] * f, min(h, (cell_rows[-1] + 1) * f)
+    l0, r0 = cell_cols[0] * f, min(w, (cell_cols[-1] + 1) * f)
+    window = ink[t0:b0, l0:r0]
+    if stray:   # blank out what is not the digit
+        keep_px = cells[cell_rows[0]:cell_rows[-1] + 1, cell_cols[0]:cell_cols[-1] + 1]
+        keep_px = np.repeat(np.repeat(keep_px, f, axis=0), f, axis=1)[: b0 - t0, : r0 - l0]
+        window = np.where(keep_px, window, np.float32(0))
+    strong = window > CROP_LEVEL
+    ys = np.flatnonzero(strong.any(axis=1))
+    xs = np.flatnonzero(strong.any(axis=0))
+    if len(ys) == 0:
+        return None
+    crop = np.ascontiguousarray(window[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1])
+    box = (int(t0 + ys[0]), int(l0 + xs[0]), int(t0 + ys[-1] + 1), int(l0 + xs[-1] + 1))
+
+    # Fit: the longer side becomes 20 pixels, the aspect ratio is kept.
+    ch, cw = crop.shape
+    scale = BOX / max(ch, cw)
+    fh, fw = max(1, round(ch * scale)), max(1, round(cw * scale))
+    sy, sx = ch / fh, cw / fw                    # crop pixels per fitted pixel
+    py, px = math.ceil(sy) + 1, math.ceil(sx) + 1
+    padded = np.zeros((ch + 2 * py, cw + 2 * px), np.float32)
+    padded[py:py + ch, px:px + cw] = crop
+    source = Image.fromarray(padded)
+    fitted = _resize(source, (fw, fh), (px, py, px + cw, py + ch))
+    if float(fitted.sum()) <= 0.0:
+        return None
+
+    # Centre: move the centre of mass to (14, 14), keeping the whole 20x20 box in frame.
+    cy, cx = _centre_of_mass(fitted)
+    dy = min(max(CENTRE - cy, 0.0), float(SIZE - fh))
+    dx = min(max(CENTRE - cx, 0.0), float(SIZE - fw))
+    iy, ix = math.floor(dy), math.floor(dx)
+    fy, fx = dy - iy, dx - ix
+    # The sub-pixel part of the shift: resample the crop once more, offset by (fy, fx)
+    # fitted pixels and one pixel larger each way (sharper than interpolating `fitted`).
+    moved = _resize(source, (fw + 1, fh + 1),
+                    (px - fx * sx, py - fy * sy, px + (fw + 1 - fx) * sx, py + (fh + 1 - fy) * sy))
+    out = np.zeros((SIZE, SIZE), np.float32)
+    ph, pw = min(fh + 1, SIZE - iy), min(fw + 1, SIZE - ix)
+    out[iy:iy + ph, ix:ix + pw] = moved[:ph, :pw]
+    return Prepared(image=out, ink=ink, box=box, fitted=fitted, shift=(float(dy), float(dx)))
+
+
+def to_mnist(image: np.ndarray) -> np.ndarray | None:
+    """An image of one handwritten digit -> (28, 28) float32 in [0, 1], or None if blank."""
+    prepared = prepare(image)
+    return None if prepared is None else prepared.image
+
+
+# ---------------------------------------------------------------------------------------
+# Reading image files safely
+# ---------------------------------------------------------------------------------------
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MB"
+
+
+def _to_array(img: Image.Image) -> np.ndarray:
+    """A decoded PIL image of any mode -> uint8 array, L (H, W), RGB or RGBA (H, W, 3/4)."""
+    mode = img.mode
+    if mode in ("L", "RGB", "RGBA"):
+        return np.array(img, dtype=np.uint8)
+    if mode == "1":
+        return np.array(img.convert("L"), dtype=np.uint8)
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return np.array(img.convert("RGBA"), dtype=np.uint8)
+    if mode == "P":
+        has_alpha = "transparency" in img.info or img.palette is not None and img.palette.mode == "RGBA"
+        return np.array(img.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8)
+    if mode.startswith("I") or mode == "F":
+        a = np.asarray(img).astype(np.float64)
+        if a.ndim != 2:
+            raise ValueError(f"unexpected shape {a.shape} for mode {mode}")
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        if mode == "F" and lo >= 0.0 and hi <= 1.0:
+            scaled = a * 255.0
+        elif mode == "F" and lo >= 0.0 and hi <= 255.0:
+            scaled = a
+        elif mode.startswith("I;16") or (lo >= 0.0 and hi <= 65535.0):
+            scaled = a / 257.0          # 16-bit range -> 8-bit range, scaled (not clipped)
+        elif hi > lo:
+            scaled = (a - lo) * (255.0 / (hi - lo))
+        else:
+            scaled = np.zeros_like(a)
+        return np.clip(np.nan_to_num(scaled) + 0.5, 0, 255).astype(np.uint8)
+    # CMYK, YCbCr, LAB, HSV, RGBX, ...: PIL knows how to get RGB.
+    return np.array(img.convert("RGB"), dtype=np.uint8)
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Bytes of an uploaded image file -> uint8 array: (H, W) grey, (H, W, 3) RGB or
+    (H, W, 4) RGBA. Only the first frame of animations and multi-page files is used; phone
+    photos are turned upright by their EXIF orientation.
+
+    Raises CnnError for anything that is not a readable, reasonably sized image."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CnnError(f"Expected the bytes of an image file, got {type(data).__name__}. "
+                       "Upload a PNG or JPEG file.")
+    n = len(data)
+    if n == 0:
+        raise CnnError("The uploaded file is empty. Upload a PNG or JPEG image of a digit.")
+    if n > MAX_UPLOAD_BYTES:
+        raise CnnError(f"The file is too large ({n:,} bytes; the limit is {_mb(MAX_UPLOAD_BYTES)}). "
+                       "Upload a smaller image (crop or shrink it around the digit).")
+    unreadable = ("The file is not a readable image (it may be corrupt, truncated or of an "
+                  "unsupported type). Upload a PNG or JPEG picture of a digit.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # PIL's chatter about damaged metadata
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(bytes(data))) as img:
+                w, h = img.size
+                if w <= 0 or h <= 0:
+                    raise CnnError(unreadable)
+                if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
+                    raise CnnError(
+                        f"The image is {w}x{h} pixels; the largest accepted is {MAX_SIDE} pixels "
+                        f"a side and {MAX_PIXELS // 1_000_000} megapixels. "
+                        "Shrink or crop it around the digit and upload it again.")
+                img.seek(0)              # first frame of an animation / first page
+                img.load()
+                try:
+                    upright = ImageOps.exif_transpose(img)
+                except Exception:        # a damaged EXIF block: keep the picture as it is
+                    upright = img
+                if upright is None:
+                    upright = img
+                array = _to_array(upright)
+    except CnnError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise CnnError("The image claims to be far larger than its file (a decompression "
+                       "bomb), so it was not opened. Upload an ordinary picture of a digit.") from e
+    except MemoryError as e:
+        raise CnnError("The image is too large to open. Upload a smaller picture of a digit.") from e
+    except Exception as e:  # PIL raises many types for bad files: never let them escape
+        raise CnnError(unreadable) from e
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise CnnError(unreadable)
+    return array
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file -> uint8 array as `decode_image` returns it. Over-size files are
+    refused before they are read in full. Raises CnnError for a missing or unreadable file."""
+    p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError as e:
+        raise CnnError(f"There is no file at {p!r}. Check the path and try again.") from e
+    except OSError as e:
+        raise CnnError(f"Could not open {p!r} ({e.strerror or e}). "
+                       "Check the path and its permissions.") from e
+    if not os.path.isfile(p):
+        raise CnnError(f"{p!r} is not a file. Give the path of a PNG or JPEG image.")
+    if st.st_size > MAX_UPLOAD_BYTES:
+        raise CnnError(f"{p!r} is too large ({st.st_size:,} bytes; the limit is {_mb(MAX_UPLOAD_BYTES)}). "
+                       "Use a smaller image (crop or shrink it around the digit).")
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_UPLOAD_BYTES + 1)
+    except OSError as e:
+        raise CnnError(f"Could not read {p!r} ({e.strerror or e}). "
+                       "Check the file and its permissions.") from e
+    return decode_image(data)

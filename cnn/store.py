@@ -1,0 +1,308 @@
+"""Saved runs: one folder per run with ``model.keras`` and ``run.json``.
+
+Every write is atomic: a run is assembled in a hidden temporary folder and renamed
+into place in one step, and ``run.json`` is replaced by renaming a finished file over
+it. A crash leaves either the old state or the new one, plus at worst a hidden
+leftover that listings ignore and later saves sweep up. A folder that was damaged by
+hand is listed with the reason, never breaks the listing, and is never loaded.
+
+Runs live in ``runs/`` beside the app, or wherever ``CNN_RUNS_DIR`` points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import time
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnn.config import ConfigError, TrainConfig, preset_of
+from cnn.data import ROOT
+from cnn.errors import CnnError
+from cnn.model import describe
+
+if TYPE_CHECKING:
+    import keras
+
+    from cnn.train import TrainResult
+
+FORMAT = 1
+MODEL_FILE, META_FILE = "model.keras", "run.json"
+RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+MAX_NAME = 80
+LEFTOVER_AGE = 3600  # seconds before an abandoned temporary folder is swept up
+CLASS_MODEL_FILE = "class-model.json"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A saved run as listed; ``damaged`` says why it cannot be used, if it cannot."""
+
+    id: str
+    path: Path
+    name: str = ""
+    created: str = ""
+    status: str = ""  # finished | stopped
+    test_accuracy: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)  # all of run.json
+    damaged: str | None = None
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.meta["config"])
+
+    @property
+    def label(self) -> str:
+        """One line for pickers: name, test accuracy, date."""
+        if self.damaged:
+            return f"{self.name or self.id} (damaged)"
+        return f"{self.name} · {self.test_accuracy:.2%} · {self.created[:16].replace('T', ' ')}"
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("CNN_RUNS_DIR") or ROOT / "runs")
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        raise CnnError(
+            f"{run_id!r} is not a run id: ids are lowercase letters, digits and dashes "
+            "(see `python -m cnn runs` for the saved ones)."
+        )
+    return run_id
+
+
+def clean_name(name: str) -> str:
+    """A display name: printable, trimmed, 1 to 80 characters (any script)."""
+    name = "".join(ch for ch in unicodedata.normalize("NFC", str(name)) if unicodedata.category(ch)[0] != "C")
+    name = " ".join(name.split())
+    if not name:
+        raise CnnError("A run name cannot be empty: type a few letters.")
+    if len(name) > MAX_NAME:
+        raise CnnError(f"A run name can have at most {MAX_NAME} characters; this one has {len(name)}.")
+    return name
+
+
+def save_run(result: TrainResult, name: str | None = None, root: Path | None = None) -> RunInfo:
+    """Save a finished or stopped run atomically; returns it as listed."""
+    import keras as keras_module  # already imported by training; only for the version
+
+    root = root or runs_dir()
+    created = datetime.now(timezone.utc)
+    preset = preset_of(result.config) or "custom"
+    run_id = f"{created:%Y%m%d-%H%M%S}-{_slug(preset)}-{secrets.token_hex(3)}"
+    meta = {
+        "format": FORMAT,
+        "id": run_id,
+        "name": clean_name(name or f"{preset} {created:%b %d %H:%M}"),
+        "created": created.isoformat(timespec="seconds"),
+        "status": "stopped" if result.stopped else "finished",
+        "preset": preset,
+        "summary": describe(result.config),
+        "config": result.config.to_dict(),
+        "history": result.history.to_dict(),
+        "test": result.test.to_dict(),
+        "steps": result.steps,
+        "train_seconds": result.train_seconds,
+        "eval_seconds": result.eval_seconds,
+        "images_per_s": result.images_per_s,
+        "parameters": result.parameters,
+        "versions": {"python": platform.python_version(), "keras": keras_module.__version__,
+                     "tensorflow": _version("tensorflow"), "numpy": _version("numpy")},
+    }
+    tmp = root / f".tmp-{run_id}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _sweep_leftovers(root)
+        tmp.mkdir()
+        result.model.save(tmp / MODEL_FILE)
+        _write_json(tmp / META_FILE, meta)
+        _fsync_dir(tmp)
+        os.rename(tmp, root / run_id)  # the moment the run appears, whole
+        _fsync_dir(root)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CnnError(
+            f"Could not save the run in {root} ({exc.strerror or exc}). Free some disk space or make the "
+            "folder writable (or set CNN_RUNS_DIR to one that is); the trained model is still usable "
+            "in this session and earlier runs are untouched."
+        ) from None
+    return read_run(root / run_id)
+
+
+def list_runs(root: Path | None = None) -> list[RunInfo]:
+    """Every run, newest first; damaged ones included, with the reason."""
+    root = root or runs_dir()
+    if not root.is_dir():
+        return []
+    runs = [read_run(p) for p in root.iterdir() if p.is_dir() and RUN_ID.fullmatch(p.name)]
+    return sorted(runs, key=lambda r: (r.created, r.id), reverse=True)
+
+
+def read_run(path: Path) -> RunInfo:
+    run_id = path.name
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+        TrainConfig.from_dict(meta["config"])
+        info = RunInfo(id=run_id, path=path, name=str(meta["name"]), created=str(meta["created"]),
+                       status=str(meta["status"]), test_accuracy=float(meta["test"]["accuracy"]), meta=meta)
+    except FileNotFoundError:
+        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} is missing")
+    except (OSError, UnicodeDecodeError) as exc:
+        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} cannot be read ({exc})")
+    except ValueError as exc:  # JSONDecodeError included
+        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} is not valid ({exc})")
+    except (KeyError, TypeError) as exc:
+        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} lacks {exc}")
+    except ConfigError as exc:
+        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} holds an invalid config ({exc})")
+    model = path / MODEL_FILE
+    if not model.is_file():
+        return _damaged(info, f"{MODEL_FILE} is missing")
+    if not zipfile.is_zipfile(model):
+        return _damaged(info, f"{MODEL_FILE} is not a Keras file")
+    return info
+
+
+def get_run(run_id: str, root: Path | None = None) -> RunInfo:
+    """A usable run by id; a missing or damaged one is a CnnError saying what to do."""
+    path = (root or runs_dir()) / check_run_id(run_id)
+    if not path.is_dir():
+        raise CnnError(f"There is no saved run {run_id!r}; `python -m cnn runs` lists them.")
+    info = read_run(path)
+    if info.damaged:
+        raise CnnError(f"Run {run_id!r} is damaged: {info.damaged}. Delete it and train a new one.")
+    return info
+
+
+def best_run(root: Path | None = None) -> RunInfo | None:
+    """The run to use when none is named: the class model if set, else the most accurate."""
+    runs = [r for r in list_runs(root) if not r.damaged]
+    chosen = class_model(root)
+    for run in runs:
+        if run.id == chosen:
+            return run
+    return max(runs, key=lambda r: (r.test_accuracy or 0.0, r.created), default=None)
+
+
+def load_model(info: RunInfo) -> keras.Model:
+    """The run's keras model, loaded in safe mode (no code from the file is run)."""
+    from cnn import runtime
+
+    keras = runtime.keras()
+    try:
+        return keras.saving.load_model(info.model_path, compile=False, safe_mode=True)
+    except Exception as exc:  # keras raises many kinds for a bad file; all mean the same to the user
+        raise CnnError(
+            f"Run {info.id!r}: {MODEL_FILE} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}). "
+            "Delete the run and train a new one."
+        ) from None
+
+
+def rename_run(run_id: str, name: str, root: Path | None = None) -> RunInfo:
+    info = get_run(run_id, root)
+    meta = dict(info.meta, name=clean_name(name))
+    try:
+        _write_json(info.path / META_FILE, meta)
+    except OSError as exc:
+        raise CnnError(f"Could not rename run {run_id!r} ({exc.strerror or exc}); is {info.path} writable?") from None
+    return read_run(info.path)
+
+
+def delete_run(run_id: str, root: Path | None = None) -> None:
+    """Remove a run (damaged ones too): renamed away first, so it vanishes in one step."""
+    root = root or runs_dir()
+    path = root / check_run_id(run_id)
+    if not path.is_dir():
+        raise CnnError(f"There is no saved run {run_id!r}; it may have been deleted already.")
+    trash = root / f".trash-{run_id}-{secrets.token_hex(3)}"
+    try:
+        os.rename(path, trash)
+    except OSError as exc:
+        raise CnnError(f"Could not delete run {run_id!r} ({exc.strerror or exc}); is {root} writable?") from None
+    shutil.rmtree(trash, ignore_errors=True)
+    if class_model(root) == run_id:
+        set_class_model(None, root)
+
+
+def class_model(root: Path | None = None) -> str | None:
+    """The run a teacher marked as the class model, if any."""
+    try:
+        run_id = json.loads(((root or runs_dir()) / CLASS_MODEL_FILE).read_text(encoding="utf-8"))["run"]
+        return check_run_id(run_id)
+    except (OSError, ValueError, KeyError, TypeError, CnnError):
+        return None
+
+
+def set_class_model(run_id: str | None, root: Path | None = None) -> None:
+    root = root or runs_dir()
+    path = root / CLASS_MODEL_FILE
+    if run_id is None:
+        path.unlink(missing_ok=True)
+        return
+    get_run(run_id, root)  # only a usable run can be the class model
+    try:
+        _write_json(path, {"run": run_id})
+    except OSError as exc:
+        raise CnnError(f"Could not mark the class model ({exc.strerror or exc}); is {root} writable?") from None
+
+
+def _damaged(info: RunInfo, reason: str) -> RunInfo:
+    return RunInfo(id=info.id, path=info.path, name=info.name, created=info.created, status=info.status,
+                   test_accuracy=info.test_accuracy, meta=info.meta, damaged=reason)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Write ``path`` atomically: a complete temporary file renamed over it."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(value, f, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sweep_leftovers(root: Path) -> None:
+    """Remove temporary and trash folders that a crash left behind long ago."""
+    for p in root.iterdir():
+        if p.name.startswith((".tmp-", ".trash-")) and time.time() - p.stat().st_mtime > LEFTOVER_AGE:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "run"
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,306 @@
+"""A training run: fit with live progress, stop on request, evaluate on the test set.
+
+``train(config, on_progress=..., stop=...)`` is the one way to train, for the CLI,
+the background jobs of the Train page and the benchmarks alike:
+
+- the data: a seeded subset of the 60k training images, a held-out validation share
+  (never the test set), batches augmented on the fly (``cnn.augment``) so the model
+  learns to read drawings, not only MNIST's neat digits;
+- every step's loss and accuracy go into a ``History``; at most four ``Snapshot``s a
+  second go to ``on_progress``; the validation share is scored at least ten times a run;
+- ``stop.set()`` ends the run after the current step and keeps the model as it is;
+- at the end, the 10k test images give accuracy, loss, a confusion matrix and the
+  misclassified digits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnn import runtime
+from cnn.augment import to_float
+from cnn.config import TrainConfig
+from cnn.data import Mnist, load_mnist
+from cnn.model import build_model
+
+if TYPE_CHECKING:
+    import keras
+
+SNAPSHOT_INTERVAL = 0.25  # seconds between progress reports
+VALIDATIONS_PER_RUN = 10
+EVAL_BATCH = 1000
+
+# Whether XLA compiles the training step, by measurement on a 2-core CPU
+# (benchmarks/train_speed.py): XLA made the batch-norm and pooling layouts 2-4x slower
+# and the seed tutorial's two plain convolutions ~20% faster.
+JIT_COMPILE = {"compact": False, "tutorial": True, "mnist_cnn": False}
+
+
+@dataclass
+class Snapshot:
+    """What a progress bar or a live chart needs at one moment of a run."""
+
+    step: int
+    total_steps: int
+    epoch: int  # 1-based
+    epochs: int
+    loss: float  # this step's
+    accuracy: float
+    val_accuracy: float | None  # the latest validation score
+    images_per_s: float
+    elapsed: float
+    eta: float
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+
+@dataclass
+class History:
+    """Every step's loss and accuracy, the validation points and where epochs ended."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    time: list[float] = field(default_factory=list)  # seconds since the start of fitting
+    val_step: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    val_time: list[float] = field(default_factory=list)
+    epoch_end_steps: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, list]) -> History:
+        return cls(**{k: list(values.get(k, [])) for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class TestMetrics:
+    accuracy: float
+    loss: float
+    confusion: list[list[int]]  # confusion[true][predicted]
+    misclassified: list[int]  # test-set indices
+    predicted: list[int]  # the model's digit for each misclassified index
+    confidence: list[float]  # its probability for that digit
+
+    @property
+    def per_class_accuracy(self) -> list[float]:
+        return [row[i] / max(sum(row), 1) for i, row in enumerate(self.confusion)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TestMetrics:
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    model: keras.Model
+    history: History
+    test: TestMetrics
+    stopped: bool  # True when a stop request ended the run early
+    steps: int
+    train_seconds: float  # fitting, validation included
+    eval_seconds: float
+    images_per_s: float  # training throughput, validation excluded
+    parameters: int
+
+
+def split(config: TrainConfig, data: Mnist) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_fit, y_fit, x_val, y_val): a seeded subset of the training images and its held-out share."""
+    order = np.random.default_rng(config.seed).permutation(len(data.x_train))[: config.train_size]
+    val, fit = order[: config.validation_images], order[config.validation_images :]
+    return data.x_train[fit], data.y_train[fit], data.x_train[val], data.y_train[val]
+
+
+def make_dataset(config: TrainConfig, x: np.ndarray, y: np.ndarray):
+    """Shuffled, batched, augmented training batches as a ``tf.data.Dataset``."""
+    import tensorflow as tf
+
+    runtime.keras()
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True).batch(config.batch_size)
+    ds = ds.map(lambda xb, yb: (to_float(xb, config), yb), num_parallel_calls=1)
+    return ds.prefetch(2)
+
+
+def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    keras = runtime.keras()
+    total = config.epochs * config.steps_per_epoch
+    lr: Any = config.learning_rate
+    if config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total)
+    elif config.lr_schedule == "onecycle":
+        warmup = max(1, total // 5)
+        lr = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate / 10, decay_steps=max(1, total - warmup),
+            warmup_target=config.learning_rate, warmup_steps=warmup,
+        )
+    optimizer = {
+        "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop,
+        "adadelta": keras.optimizers.Adadelta,
+        "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
+    }[config.optimizer](learning_rate=lr)
+    # Sparse labels: the same categorical cross-entropy as the tutorials, without one-hot copies.
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=JIT_COMPILE[config.architecture])
+
+
+def probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """(n, 10) probabilities for uint8 images, in large batches, calling the model directly."""
+    out = [
+        np.asarray(model(x[i : i + EVAL_BATCH].astype(np.float32)[..., None] / 255.0, training=False))
+        for i in range(0, len(x), EVAL_BATCH)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+
+
+def _score(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(loss, accuracy, probabilities) of ``model`` on ``x``, ``y``."""
+    p = probabilities(model, x)
+    loss = float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1.0))))
+    return loss, float(np.mean(p.argmax(1) == y)), p
+
+
+def evaluate(model: keras.Model, data: Mnist | None = None) -> TestMetrics:
+    """Accuracy, loss, confusion matrix and misclassified digits on the 10k test images."""
+    data = data or load_mnist()
+    loss, accuracy, p = _score(model, data.x_test, data.y_test)
+    predicted = p.argmax(1)
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (data.y_test, predicted), 1)
+    wrong = np.flatnonzero(predicted != data.y_test)
+    return TestMetrics(
+        accuracy=accuracy, loss=loss, confusion=confusion.tolist(), misclassified=wrong.tolist(),
+        predicted=predicted[wrong].tolist(), confidence=[float(c) for c in p[wrong, predicted[wrong]]],
+    )
+
+
+def train(
+    config: TrainConfig,
+    *,
+    data: Mnist | None = None,
+    on_progress: Callable[[Snapshot], None] | None = None,
+    stop: threading.Event | None = None,
+    history: History | None = None,
+) -> TrainResult:
+    """Train a model as ``config`` says; see the module docstring.
+
+    ``history`` may be passed in so that another thread can read it while it grows
+    (appends only; readers copy what they need).
+    """
+    data = data or load_mnist()
+    x_fit, y_fit, x_val, y_val = split(config, data)
+    model = build_model(config)
+    compile_model(model, config)
+    recorder = _Recorder(model, config, x_val, y_val, history or History(), on_progress, stop or threading.Event())
+
+    started = time.perf_counter()
+    model.fit(make_dataset(config, x_fit, y_fit), epochs=config.epochs, verbose=0, shuffle=False,
+              callbacks=[recorder.callback()])
+    train_seconds = time.perf_counter() - started
+    if recorder.steps and (not recorder.history.val_step or recorder.history.val_step[-1] != recorder.steps):
+        recorder.validate()  # the last point of the curve is where the run ended
+
+    started = time.perf_counter()
+    test = evaluate(model, data)
+    eval_seconds = time.perf_counter() - started
+    fit_seconds = max(train_seconds - recorder.validation_seconds, 1e-9)
+    return TrainResult(
+        config=config, model=model, history=recorder.history, test=test,
+        stopped=recorder.steps < recorder.total_steps, steps=recorder.steps,
+        train_seconds=train_seconds, eval_seconds=eval_seconds,
+        images_per_s=recorder.images / fit_seconds, parameters=model.count_params(),
+    )
+
+
+class _Recorder:
+    """Records each step, validates now and then, reports progress, obeys stop."""
+
+    def __init__(self, model, config, x_val, y_val, history, on_progress, stop):
+        self.model, self.config, self.x_val, self.y_val = model, config, x_val, y_val
+        self.history, self.on_progress, self.stop = history, on_progress, stop
+        self.total_steps = config.epochs * config.steps_per_epoch
+        every = max(1, self.total_steps // VALIDATIONS_PER_RUN)
+        self.val_at = set(range(every, self.total_steps + 1, every))
+        self.steps = self.images = 0
+        self.epoch = 1
+        self.validation_seconds = 0.0
+        self.started = self.last_report = 0.0
+        self.running_loss = self.running_accuracy = 0.0
+
+    def callback(self):
+        return runtime.keras().callbacks.LambdaCallback(
+            on_train_begin=self.on_train_begin, on_epoch_begin=self.on_epoch_begin,
+            on_train_batch_end=self.on_train_batch_end, on_epoch_end=self.on_epoch_end,
+        )
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+        if self.stop.is_set():
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+        self.running_loss = self.running_accuracy = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        # keras reports the running mean over the epoch so far; recover this step's own value.
+        n = batch + 1
+        mean_loss, mean_accuracy = float(logs["loss"]), float(logs["accuracy"])
+        loss = mean_loss * n - self.running_loss * (n - 1)
+        accuracy = mean_accuracy * n - self.running_accuracy * (n - 1)
+        self.running_loss, self.running_accuracy = mean_loss, mean_accuracy
+        self.steps += 1
+        batch_images = min(self.config.batch_size, self.config.fit_images - batch * self.config.batch_size)
+        self.images += batch_images
+        now = time.perf_counter() - self.started
+        h = self.history
+        h.step.append(self.steps), h.loss.append(loss), h.accuracy.append(min(max(accuracy, 0.0), 1.0))
+        h.time.append(now)
+        if self.steps in self.val_at:
+            self.validate()
+        if self.stop.is_set():
+            self.model.stop_training = True
+        if self.on_progress and (now - self.last_report >= SNAPSHOT_INTERVAL or self.steps == self.total_steps):
+            self.last_report = now
+            self.on_progress(self.snapshot())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.history.epoch_end_steps.append(self.steps)
+
+    def validate(self) -> None:
+        started = time.perf_counter()
+        loss, accuracy, _ = _score(self.model, self.x_val, self.y_val)
+        self.validation_seconds += time.perf_counter() - started
+        h = self.history
+        h.val_step.append(self.steps), h.val_loss.append(loss), h.val_accuracy.append(accuracy)
+        h.val_time.append(time.perf_counter() - self.started)
+
+    def snapshot(self) -> Snapshot:
+        h = self.history
+        elapsed = time.perf_counter() - self.started
+        fit_seconds = max(elapsed - self.validation_seconds, 1e-9)
+        per_step = fit_seconds / max(self.steps, 1)
+        remaining = self.total_steps - self.steps
+        validations_left = len([s for s in self.val_at if s > self.steps])
+        per_validation = self.validation_seconds / max(len(h.val_step), 1)
+        return Snapshot(
+            step=self.steps, total_steps=self.total_steps, epoch=self.epoch, epochs=self.config.epochs,
+            loss=h.loss[-1], accuracy=h.accuracy[-1], val_accuracy=h.val_accuracy[-1] if h.val_accuracy else None,
+            images_per_s=self.images / fit_seconds, elapsed=elapsed,
+            eta=remaining * per_step + validations_left * per_validation,
+        )
