@@ -134,7 +134,7 @@ def make_dataset(config: TrainConfig, x: np.ndarray, y: np.ndarray):
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
     ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True).batch(config.batch_size)
     ds = ds.map(lambda xb, yb: (to_float(xb, config), yb), num_parallel_calls=1)
-    return ds.prefetch(2)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
@@ -209,8 +209,9 @@ def train(
     recorder = _Recorder(model, config, x_val, y_val, history or History(), on_progress, stop or threading.Event())
 
     started = time.perf_counter()
-    model.fit(make_dataset(config, x_fit, y_fit), epochs=config.epochs, verbose=0, shuffle=False,
-              callbacks=[recorder.callback()])
+    if not recorder.stop.is_set():  # a stop that came before the start trains nothing
+        model.fit(make_dataset(config, x_fit, y_fit), epochs=config.epochs, verbose=0, shuffle=False,
+                  callbacks=[recorder.callback()])
     train_seconds = time.perf_counter() - started
     if recorder.steps and (not recorder.history.val_step or recorder.history.val_step[-1] != recorder.steps):
         recorder.validate()  # the last point of the curve is where the run ended
@@ -250,8 +251,6 @@ class _Recorder:
 
     def on_train_begin(self, logs=None):
         self.started = time.perf_counter()
-        if self.stop.is_set():
-            self.model.stop_training = True
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -267,17 +266,17 @@ class _Recorder:
         self.steps += 1
         batch_images = min(self.config.batch_size, self.config.fit_images - batch * self.config.batch_size)
         self.images += batch_images
-        now = time.perf_counter() - self.started
         h = self.history
         h.step.append(self.steps), h.loss.append(loss), h.accuracy.append(min(max(accuracy, 0.0), 1.0))
-        h.time.append(now)
+        h.time.append(time.perf_counter() - self.started)
         if self.steps in self.val_at:
             self.validate()
         if self.stop.is_set():
             self.model.stop_training = True
+        now = time.perf_counter() - self.started
         if self.on_progress and (now - self.last_report >= SNAPSHOT_INTERVAL or self.steps == self.total_steps):
             self.last_report = now
-            self.on_progress(self.snapshot())
+            self.on_progress(self.snapshot(now))
 
     def on_epoch_end(self, epoch, logs=None):
         self.history.epoch_end_steps.append(self.steps)
@@ -290,9 +289,8 @@ class _Recorder:
         h.val_step.append(self.steps), h.val_loss.append(loss), h.val_accuracy.append(accuracy)
         h.val_time.append(time.perf_counter() - self.started)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, elapsed: float) -> Snapshot:
         h = self.history
-        elapsed = time.perf_counter() - self.started
         fit_seconds = max(elapsed - self.validation_seconds, 1e-9)
         per_step = fit_seconds / max(self.steps, 1)
         remaining = self.total_steps - self.steps

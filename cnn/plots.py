@@ -1,0 +1,161 @@
+"""Plotly figures from run histories and predictions: pure functions, no streamlit.
+
+Pages draw them with ``st.plotly_chart``; tests can inspect their traces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from cnn.train import History, TestMetrics
+
+INK = "#1f3b73"
+HIGHLIGHT = "#e4572e"
+VALIDATION = "#17a398"
+SMOOTHING = 0.9  # weight of the past in the smoothed curves (TensorBoard-style)
+
+
+def smooth(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
+    """Exponential moving average with TensorBoard's bias correction (no lag at the start)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return out
+
+
+def training_curves(history: History, metric: str = "loss", title: str | None = None) -> go.Figure:
+    """Per-step ``metric`` ('loss' or 'accuracy'), raw and smoothed, validation points, epoch lines."""
+    steps = list(history.step)
+    raw = list(getattr(history, metric))[: len(steps)]
+    val_steps = list(history.val_step)
+    val = list(getattr(history, f"val_{metric}"))[: len(val_steps)]
+    fig = go.Figure()
+    fig.add_scatter(x=steps, y=raw, name=f"{metric} (each step)", mode="lines",
+                    line={"color": INK, "width": 1}, opacity=0.3)
+    fig.add_scatter(x=steps, y=smooth(raw), name=f"{metric} (smoothed)", mode="lines",
+                    line={"color": INK, "width": 2.5})
+    fig.add_scatter(x=val_steps, y=val, name=f"validation {metric}", mode="markers+lines",
+                    marker={"color": VALIDATION, "size": 8}, line={"color": VALIDATION, "dash": "dot"})
+    for i, step in enumerate(history.epoch_end_steps, start=1):
+        fig.add_vline(x=step, line={"color": "#999", "dash": "dash", "width": 1},
+                      annotation_text=f"epoch {i}", annotation_position="top left")
+    fig.update_layout(title=title or metric.capitalize(), xaxis_title="step", yaxis_title=metric,
+                      height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "y": -0.25}, uirevision=metric)
+    if metric == "accuracy":
+        low = min([*raw[len(raw) // 5:], *val], default=0.9)  # zoom on the interesting part
+        fig.update_yaxes(range=[max(0.0, min(low, 0.98) - 0.02), 1.0], tickformat=".0%")
+    return fig
+
+
+def probability_bars(probabilities: np.ndarray) -> go.Figure:
+    """The ten probabilities, the predicted digit highlighted."""
+    p = np.asarray(probabilities, float)
+    colors = [HIGHLIGHT if d == int(p.argmax()) else INK for d in range(10)]
+    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=p, marker_color=colors,
+                           text=[f"{v:.0%}" if v >= 0.01 else "" for v in p], textposition="outside"))
+    fig.update_layout(xaxis_title="digit", yaxis={"range": [0, 1.1], "tickformat": ".0%", "title": "probability"},
+                      height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def digit_image(image: np.ndarray, title: str = "", *, colorscale: str = "gray_r", zmax: float | None = 1.0) -> go.Figure:
+    """A small image shown enlarged with crisp pixels (each pixel one square)."""
+    a = np.asarray(image, float)
+    fig = go.Figure(go.Heatmap(z=a, colorscale=colorscale, zmin=0 if zmax else None, zmax=zmax,
+                               showscale=False, xgap=0, ygap=0, hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(title=title or None, height=280, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0})
+    return fig
+
+
+def confusion_heatmap(confusion: Sequence[Sequence[int]]) -> go.Figure:
+    """Rows: the true digit; columns: the predicted digit. Off-diagonal cells are the mistakes."""
+    c = np.asarray(confusion)
+    off = c.astype(float).copy()
+    np.fill_diagonal(off, np.nan)  # colour by mistakes, so the diagonal does not wash out the rest
+    fig = go.Figure(go.Heatmap(z=off, x=[str(d) for d in range(10)], y=[str(d) for d in range(10)],
+                               colorscale="Reds", showscale=False, text=c, texttemplate="%{text}",
+                               hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="true digit")
+    fig.update_xaxes(title="predicted digit", side="top")
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def per_class_bars(accuracy: Sequence[float]) -> go.Figure:
+    a = np.asarray(accuracy, float)
+    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=a, marker_color=INK,
+                           text=[f"{v:.1%}" for v in a], textposition="outside"))
+    fig.update_layout(xaxis_title="digit", yaxis={"range": [max(0.0, a.min() - 0.05), 1.0], "tickformat": ".0%",
+                                                  "title": "test accuracy"},
+                      height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# How a drawing was prepared (the Draw page's teaching view)
+# ---------------------------------------------------------------------------------------
+
+def _shrunk(a: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
+    """``a`` averaged down to at most ``max_side`` pixels a side (a big photo's ink map would
+    be megabytes of chart data), with the input pixels per shown pixel (rows, columns)."""
+    from PIL import Image
+
+    h, w = a.shape
+    if max(h, w) <= max_side:
+        return a, 1.0, 1.0
+    f = max(h, w) / max_side
+    sh, sw = max(1, round(h / f)), max(1, round(w / f))
+    small = np.asarray(Image.fromarray(np.asarray(a, np.float32)).resize((sw, sh), Image.BOX))
+    return small, h / sh, w / sw
+
+
+def ink_with_box(ink: np.ndarray, box: tuple[int, int, int, int], title: str = "", *, max_side: int = 140) -> go.Figure:
+    """The ink map of the whole input (shrunk if large) with the crop box outlined.
+
+    ``box`` is (top, left, bottom, right) in input pixels, bottom/right exclusive."""
+    small, fy, fx = _shrunk(np.asarray(ink, np.float32), max_side)
+    fig = digit_image(small, title)
+    top, left, bottom, right = box
+    # Input pixel edge u lands at u / f - 0.5 in the shown image (shown pixel m spans m +- 0.5).
+    fig.add_shape(type="rect", x0=left / fx - 0.5, x1=right / fx - 0.5, y0=top / fy - 0.5, y1=bottom / fy - 0.5,
+                  line={"color": HIGHLIGHT, "width": 2})
+    return fig
+
+
+def centred_digit(image: np.ndarray, shift: tuple[float, float], fitted_shape: tuple[int, int],
+                  title: str = "", centre: float = 14.0) -> go.Figure:
+    """The 28x28 input with where the fitted digit was placed (dashed box) and the centre
+    (a cross) its centre of mass was moved to."""
+    fig = digit_image(image, title)
+    dy, dx = shift
+    fh, fw = fitted_shape
+    fig.add_shape(type="rect", x0=dx - 0.5, x1=dx + fw - 0.5, y0=dy - 0.5, y1=dy + fh - 0.5,
+                  line={"color": VALIDATION, "width": 2, "dash": "dash"})
+    fig.add_scatter(x=[centre], y=[centre], mode="markers", showlegend=False, hoverinfo="skip",
+                    marker={"symbol": "cross-thin", "size": 18, "line": {"color": HIGHLIGHT, "width": 3}})
+    return fig
+
+
+# --- pictures of test digits (numpy images for st.image) -----------------------------------
+def enlarge(image: np.ndarray, scale: int = 4) -> np.ndarray:
+    """A uint8 MNIST digit as dark ink on white, each pixel a crisp ``scale`` x ``scale`` square."""
+    paper = 255 - np.asarray(image, np.uint8)
+    return np.kron(paper, np.ones((scale, scale), np.uint8))
+
+
+def confident_mistakes(test: TestMetrics, images: np.ndarray, labels: np.ndarray, limit: int = 24,
+                       scale: int = 4) -> list[tuple[np.ndarray, str]]:
+    """The misclassified test digits the model was surest about: (enlarged image, caption), surest first."""
+    order = np.argsort(-np.asarray(test.confidence, float), kind="stable")[:limit]
+    return [
+        (enlarge(images[test.misclassified[k]], scale),
+         f"{int(labels[test.misclassified[k]])} read as {test.predicted[k]} ({test.confidence[k]:.0%})")
+        for k in order
+    ]

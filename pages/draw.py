@@ -1,0 +1,248 @@
+"""Draw page: draw a digit (or upload a photo of one), see the 28x28 the model sees and
+the ten probabilities it gives.
+
+Read top to bottom: the model picker, the inputs (canvas, pen, Clear, upload), then the
+answer beside them. The canvas reruns the page once per stroke; each rerun classifies the
+current input again (a few milliseconds). With no saved run the page trains the fast
+default right here.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from cnn import plots
+from cnn.config import DEFAULT_PRESET, PRESETS
+from cnn.errors import CnnError
+from cnn.jobs import QUEUED, job_queue
+from cnn.predict import Prediction, classifier_for
+from cnn.preprocess import decode_image
+from cnn.store import RunInfo, best_run, list_runs
+from pages.shared import active_jobs, owner
+
+CANVAS = 280  # pixels a side
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
+DRAWING, PHOTO = "drawing", "uploaded photo"
+NO_CHART_BAR = {"displayModeBar": False}
+
+state = st.session_state
+state.setdefault("canvas_nonce", 0)  # bumped by Clear: a new initial drawing empties the canvas
+
+
+# ---------------------------------------------------------------------------------------
+# Callbacks (run before the page, on the rerun a click or a stroke causes)
+# ---------------------------------------------------------------------------------------
+
+def _clear(current: bytes | None) -> None:
+    """Empty the canvas. Until the canvas reports the empty drawing, its value is still the
+    old one: remember it so this rerun already shows a blank canvas."""
+    state.canvas_nonce += 1
+    state.canvas_cleared = current
+
+
+def _drawn() -> None:
+    state.source = DRAWING  # a new stroke: classify the drawing
+
+
+def _uploaded() -> None:
+    if state.get("upload") is not None:
+        state.source = PHOTO  # a new photo: classify it
+
+
+def _train_fast_default() -> None:
+    try:
+        job = job_queue().submit(owner(), PRESETS[DEFAULT_PRESET], DEFAULT_PRESET)
+    except CnnError as exc:
+        state.train_error = str(exc)
+        return
+    state.train_error = None
+    state.draw_job = job.id
+
+
+# ---------------------------------------------------------------------------------------
+# Pieces of the page
+# ---------------------------------------------------------------------------------------
+
+def pick_model() -> RunInfo | None:
+    """Every usable saved run; the class model (else the most accurate) is the default."""
+    runs = list_runs()
+    usable = {r.id: r for r in runs if not r.damaged}
+    skipped = len(runs) - len(usable)
+    run = None
+    if usable:
+        ids = list(usable)
+        best = best_run()
+        default = best.id if best is not None and best.id in usable else ids[0]
+        if state.get("run") not in usable:
+            state.pop("run", None)  # a run deleted since: fall back to the default
+        chosen = st.selectbox("Model", ids, index=ids.index(default), format_func=lambda i: usable[i].label,
+                              key="run", help="A saved training run. Train more on the Train page.")
+        run = usable[chosen]
+    if skipped:
+        st.caption(f"{skipped} damaged saved run{'s' if skipped > 1 else ''} skipped "
+                   "(`python -m cnn runs` lists them with the reason).")
+    return run
+
+
+def read_drawing(canvas) -> tuple[object | None, str | None]:
+    """The canvas's drawing as an RGBA array, None while blank; or an error message."""
+    data = canvas.image_bytes
+    if data is None or data == state.get("canvas_cleared"):
+        return None, None
+    state.canvas_cleared = None  # a new drawing: the cleared one cannot come back
+    if (canvas.json_data or {}).get("objects") == []:
+        return None, None  # cleared, reset or every stroke undone
+    try:
+        drawing = decode_image(data)
+    except CnnError:
+        return None, "The canvas sent a drawing that could not be read. Press Clear and draw again."
+    if drawing.ndim == 3 and drawing.shape[2] == 4 and not drawing[:, :, 3].any():
+        return None, None  # nothing drawn
+    return drawing, None
+
+
+def upload_error(upload) -> str | None:
+    """Why the uploaded file cannot be used (None if it can), checked once per file."""
+    checked = state.get("upload_checked")
+    if checked is None or checked[0] != upload.file_id:
+        try:
+            decode_image(upload.getvalue())
+            checked = (upload.file_id, None)
+        except CnnError as exc:
+            checked = (upload.file_id, str(exc))
+        state.upload_checked = checked
+    return checked[1]
+
+
+def show_prediction(prediction: Prediction) -> None:
+    if prediction.unsure:
+        (a, pa), (b, pb) = prediction.top(2)
+        st.header(f"Prediction: {a} or {b}?", anchor=False)
+        st.warning(f"The model is unsure: {a} ({pa:.0%}) or {b} ({pb:.0%}). "
+                   "Draw the digit again, larger and more clearly.")
+    else:
+        st.header(f"Prediction: {prediction.digit}", anchor=False)
+        st.markdown(f"**{prediction.confidence:.0%}** confident")
+    bars, seen = st.columns([3, 2])
+    with bars:
+        st.plotly_chart(plots.probability_bars(prediction.probabilities), key="bars", config=NO_CHART_BAR)
+    with seen:
+        st.plotly_chart(plots.digit_image(prediction.prepared.image, "What the model sees: 28×28"),
+                        key="seen", config=NO_CHART_BAR)
+
+
+def show_steps(prediction: Prediction) -> None:
+    """The MNIST recipe applied to this input, one sentence per step."""
+    p = prediction.prepared
+    ink, fit, centre = st.columns(3)
+    with ink:
+        st.plotly_chart(plots.ink_with_box(p.ink, p.box, "1. Ink, cropped"), key="step_ink", config=NO_CHART_BAR)
+        st.caption("Your input becomes an ink map (ink 1, background 0); the box is the crop "
+                   "around the ink, with stray specks left out.")
+    with fit:
+        st.plotly_chart(plots.digit_image(p.fitted, f"2. Fitted: {p.fitted.shape[1]}×{p.fitted.shape[0]}"),
+                        key="step_fit", config=NO_CHART_BAR)
+        st.caption("The crop is shrunk or enlarged so its longer side is 20 pixels, keeping its "
+                   "shape, as MNIST's digits were.")
+    with centre:
+        st.plotly_chart(plots.centred_digit(p.image, p.shift, p.fitted.shape, "3. Centred in 28×28"),
+                        key="step_centre", config=NO_CHART_BAR)
+        st.caption("The 20-pixel digit (dashed box) is placed in 28×28 so that its centre of "
+                   "mass lands on the middle, the cross at (14, 14).")
+
+
+@st.fragment(run_every=1)
+def training_progress(job_id: str) -> None:
+    job = next((j for j in job_queue().jobs_of(owner()) if j.id == job_id), None)
+    if job is None or job.ended:
+        st.rerun()  # the whole page: the picker now lists the new run
+    if job.state == QUEUED:
+        st.info(f"Waiting for the trainer: number {job_queue().position(job)} in the queue.")
+    elif job.snapshot is None:
+        st.progress(0.0, text="Training is starting (loading MNIST)…")
+    else:
+        s = job.snapshot
+        st.progress(s.fraction, text=f"Training: {s.fraction:.0%}, about {s.eta:.0f} s left")
+
+
+def offer_training() -> None:
+    """No usable saved run: train the fast default here, and follow it."""
+    jobs = {j.id: j for j in job_queue().jobs_of(owner())}
+    job = jobs.get(state.get("draw_job"))
+    if job is None or job.ended:
+        running = active_jobs()  # one started on the Train page counts too
+        job = running[-1] if running else job
+    if job is not None and not job.ended:
+        st.info("Training a model for you. Draw meanwhile: the answer appears as soon as it is ready.")
+        training_progress(job.id)
+        return
+    st.info("There is no trained model yet. Train the fast default here (about a minute), "
+            "then draw.")
+    if job is not None:  # ended without a usable run
+        st.error(job.error or f"Training ended without a saved model ({job.stop_reason or job.state}). "
+                 "Try again.")
+    if state.get("train_error"):
+        st.error(state.train_error)
+    st.button("Train the fast default now", key="train", type="primary", on_click=_train_fast_default)
+
+
+# ---------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------
+
+st.title("Draw a digit")
+st.caption("Draw one digit, 0 to 9, with the mouse, a finger or a pen: the network answers after "
+           "every stroke. Undo a stroke from the canvas toolbar (hover over the canvas).")
+run = pick_model()
+
+left, right = st.columns(2, gap="large")
+with left:
+    pen = st.slider("Pen width", 4, 40, 20, key="pen")
+    canvas = st_canvas(stroke_width=pen, stroke_color="black", background_color="", height=CANVAS, width=CANVAS,
+                       drawing_mode="freedraw", initial_drawing={"objects": [], "nonce": state.canvas_nonce},
+                       return_image_data=True, key="canvas", on_change=_drawn)
+    drawing, drawing_error = read_drawing(canvas)
+    st.button("Clear", key="clear", on_click=_clear, args=(canvas.image_bytes,))
+    if drawing_error:
+        st.error(drawing_error)
+    upload = st.file_uploader("…or upload a photo or scan of one digit", type=UPLOAD_TYPES, key="upload",
+                              on_change=_uploaded)
+    photo_error = upload_error(upload) if upload is not None else None
+    if photo_error:
+        st.error(photo_error)
+    photo_ok = upload is not None and photo_error is None
+    if drawing is not None and photo_ok:
+        source = st.radio("Classify", [DRAWING, PHOTO], key="source", horizontal=True)
+    else:
+        source = PHOTO if photo_ok and drawing is None else DRAWING
+
+prediction = None
+with right:
+    if run is None:
+        offer_training()
+    else:
+        try:
+            with st.spinner("Loading the model…"):
+                classifier = classifier_for(run)
+            image = decode_image(upload.getvalue()) if source == PHOTO else drawing
+            prediction = classifier.classify(image) if image is not None else None
+        except CnnError as exc:
+            st.error(str(exc))
+        except OSError:  # the run was deleted between listing and loading
+            st.error(f"The saved run {run.name!r} could not be read any more. Pick another model.")
+        else:
+            if image is None:
+                st.info("Draw a digit on the canvas, or upload a photo of one, and the network's answer "
+                        "appears here.")
+            elif prediction is None:
+                st.info(f"No digit found in the {source}: only a few specks or faint marks. "
+                        "Draw a digit, filling most of the canvas.")
+            else:
+                if drawing is not None and photo_ok:
+                    st.caption(f"Classifying the {source}.")
+                show_prediction(prediction)
+
+if prediction is not None and st.toggle("How it was prepared", key="steps",
+                                        help="The steps that turn your input into the model's 28×28 input"):
+    show_steps(prediction)

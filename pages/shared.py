@@ -1,0 +1,44 @@
+"""What every page shares: who this session is, and the sidebar view of its jobs."""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from cnn.jobs import RUNNING, QUEUED, job_queue
+
+HEARTBEAT_SECONDS = 1.0
+
+
+def owner() -> str:
+    """This browser session's id: jobs and drawings belong to it."""
+    if "owner" not in st.session_state:
+        st.session_state.owner = secrets.token_hex(8)
+    return st.session_state.owner
+
+
+def active_jobs():
+    return [j for j in job_queue().jobs_of(owner()) if j.state in (QUEUED, RUNNING)]
+
+
+def sidebar_jobs() -> None:
+    """While this session has jobs, show them on every page and tell the queue we are watching."""
+    job_queue().touch(owner())
+    if active_jobs():
+        with st.sidebar:
+            _job_status()
+
+
+@st.fragment(run_every=HEARTBEAT_SECONDS)
+def _job_status() -> None:
+    queue = job_queue()
+    queue.touch(owner())  # the heartbeat: a closed tab stops calling this
+    for job in queue.jobs_of(owner()):
+        if job.state == QUEUED:
+            st.caption(f"Training job waiting: number {queue.position(job)} in the queue")
+        elif job.state == RUNNING and job.snapshot:
+            s = job.snapshot
+            st.progress(s.fraction, text=f"Training: {s.fraction:.0%}, epoch {s.epoch}/{s.epochs}")
+        elif job.state == RUNNING:
+            st.caption("Training is starting…")

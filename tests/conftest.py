@@ -1,0 +1,55 @@
+"""Shared fixtures: a private runs folder per test, and real models trained once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# AppTest reads .streamlit/config.toml, which hides error details from users; tests want them.
+os.environ["STREAMLIT_CLIENT_SHOW_ERROR_DETAILS"] = "full"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    """An empty runs folder for this test (CNN_RUNS_DIR points at it)."""
+    path = tmp_path / "runs"
+    monkeypatch.setenv("CNN_RUNS_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """Trains in a few seconds: 1 epoch over 3,000 images (~85 steps)."""
+    from cnn.config import TrainConfig
+
+    return TrainConfig(epochs=1, train_size=3000, batch_size=32, filters=8, dense_units=32, batch_norm=False)
+
+
+@pytest.fixture(scope="session")
+def good_run_dir(tmp_path_factory) -> Path:
+    """A runs folder holding one reasonably accurate run (~97% test accuracy), trained once."""
+    from cnn.config import TrainConfig
+    from cnn.store import save_run
+    from cnn.train import train
+
+    root = tmp_path_factory.mktemp("good-runs")
+    result = train(TrainConfig(epochs=1, train_size=20000, filters=16, batch_norm=False))
+    assert result.test.accuracy > 0.95, result.test.accuracy
+    save_run(result, "good test run", root)
+    return root
+
+
+@pytest.fixture
+def good_run(good_run_dir, runs_dir):
+    """The accurate run, copied into this test's own runs folder; returns its RunInfo."""
+    from cnn.store import list_runs
+
+    shutil.copytree(good_run_dir, runs_dir)
+    (run,) = list_runs(runs_dir)
+    return run

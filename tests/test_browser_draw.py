@@ -1,0 +1,70 @@
+"""The Draw page in a real browser: mouse strokes on the real canvas, the page's answer.
+
+The app runs under `streamlit run` with a runs folder holding one accurate model;
+Chromium (Playwright) opens /draw and draws a 1, a 7 and a 0, clearing in between.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+
+import pytest
+
+from browser import browser_page, require_chromium, serve_app
+
+pytestmark = pytest.mark.browser
+
+ANSWER = re.compile(r"^Prediction: ")
+
+
+def stroke(page, box, points, steps: int = 4) -> None:
+    """One pen stroke through `points` (x, y in canvas pixels): down, move, up."""
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x, y0 + y, steps=steps)
+    page.mouse.up()
+
+
+def ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 40) -> list[tuple[float, float]]:
+    return [(cx + rx * math.sin(2 * math.pi * k / n), cy - ry * math.cos(2 * math.pi * k / n)) for k in range(n + 1)]
+
+
+DIGITS = {  # digit -> strokes
+    1: [[(140, 40), (138, 140), (136, 240)]],
+    7: [[(70, 50), (140, 50), (210, 50)], [(210, 50), (165, 145), (125, 245)]],
+    0: [ellipse(140, 140, 62, 100)],
+}
+
+
+def test_drawing_digits_with_the_mouse_shows_the_right_answer(good_run_dir, tmp_path):
+    require_chromium()
+    runs = tmp_path / "runs"
+    shutil.copytree(good_run_dir, runs)
+    from playwright.sync_api import expect
+
+    with serve_app(env={"CNN_RUNS_DIR": str(runs)}) as url, browser_page() as page:
+        page.goto(f"{url}/draw")
+        surface = page.locator("canvas.upper-canvas")
+        expect(surface).to_be_visible()
+        expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible()
+        answer = page.get_by_role("heading", name=ANSWER)
+        seen = {}
+        for digit, strokes in DIGITS.items():
+            box = surface.bounding_box()
+            for points in strokes:
+                stroke(page, box, points)
+            try:
+                expect(answer).to_have_text(re.compile(rf"^Prediction: {digit}\b"), timeout=20_000)
+            except AssertionError:
+                pass
+            seen[digit] = answer.inner_text() if answer.count() else "(no answer)"
+            page.get_by_role("button", name="Clear", exact=True).click()
+            expect(answer).to_have_count(0)
+            expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible()
+            page.wait_for_timeout(1000)  # let the canvas load its new, empty drawing before the next strokes
+        right = [d for d, text in seen.items() if text.startswith(f"Prediction: {d}")]
+        assert len(right) == len(DIGITS), seen

@@ -1,0 +1,298 @@
+"""The Draw page, driven by Streamlit's AppTest with real drawings and a real model.
+
+Drawings are real MNIST test digits re-drawn as pen strokes (cnn.drawings.draw_digit),
+injected as the value the canvas component sends: a PNG data URL of the RGBA canvas.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from cnn.drawings import MNIST_PATH, draw_digit
+from cnn.preprocess import MAX_UPLOAD_BYTES
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "draw.py")
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mnist() -> tuple[np.ndarray, np.ndarray]:
+    with np.load(MNIST_PATH) as data:
+        return data["x_test"][:50].copy(), data["y_test"][:50].copy()
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def canvas_value(rgba: np.ndarray) -> dict:
+    """What streamlit-drawable-canvas sends after a stroke."""
+    url = "data:image/png;base64," + base64.b64encode(png(rgba)).decode("ascii")
+    return {"drawing": {"raw": {"objects": [{"type": "Path"}]}, "data": url}, "backgroundFit": None}
+
+
+def photo_of(digit: np.ndarray, side: int = 240, seed: int = 0) -> bytes:
+    """An MNIST digit as a photo of paper might look: dark ink on light, slightly noisy grey."""
+    rng = np.random.default_rng(seed)
+    big = np.asarray(Image.fromarray(digit).resize((side // 2, side // 2), Image.BICUBIC), np.float32)
+    paper = np.full((side, side), 225.0, np.float32) + rng.normal(0, 4, (side, side))
+    paper[side // 4: side // 4 + side // 2, side // 5: side // 5 + side // 2] -= big * 0.8
+    grey = np.clip(paper, 0, 255).astype(np.uint8)
+    return png(np.stack([grey, grey, (grey * 0.95).astype(np.uint8)], axis=2))
+
+
+def page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=120)
+
+
+def run_with(at: AppTest, rgba: np.ndarray | None) -> AppTest:
+    if rgba is not None:
+        at.session_state["canvas"] = canvas_value(rgba)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def headers(at: AppTest) -> list[str]:
+    return [h.value for h in at.header]
+
+
+def shown_digit(at: AppTest) -> int | None:
+    """The digit the page announces (the first one when it is unsure), or None."""
+    for text in headers(at):
+        if text.startswith("Prediction: "):
+            return int(text.split()[1])
+    return None
+
+
+def charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+def values(v) -> np.ndarray:
+    """A plotly trace's array, plain or as plotly 6 encodes numpy arrays (base64 + dtype)."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        return a.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else a
+    return np.asarray(v, float)
+
+
+def errors(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+def infos(at: AppTest) -> str:
+    return " ".join(i.value for i in at.info)
+
+
+# ---------------------------------------------------------------------------------------
+# Drawings
+# ---------------------------------------------------------------------------------------
+
+def test_digits_drawn_small_large_and_off_centre_are_read_right(good_run, mnist):
+    x, y = mnist
+    cases = [  # (test digit, drawn height, centre (y, x), pen)
+        (0, 70, (50, 50), 7),
+        (1, 220, (135, 140), 22),
+        (2, 80, (225, 60), 8),
+        (3, 200, (150, 130), 18),
+        (4, 70, (228, 228), 7),
+    ]
+    at = page()
+    right = 0
+    for i, size, center, pen in cases:
+        run_with(at, draw_digit(x[i], size=size, center=center, pen=pen))
+        right += shown_digit(at) == int(y[i])
+        assert len(charts(at)) == 2, "the probability bars and the 28x28 image"
+        assert not at.error
+    assert right >= 4, f"{right} of {len(cases)} read right"
+    bars = json.loads(charts(at)[0].proto.spec)["data"][0]
+    assert values(bars["y"]).shape == (10,) and abs(values(bars["y"]).sum() - 1) < 1e-3
+    seen = json.loads(charts(at)[1].proto.spec)["data"][0]
+    assert values(seen["z"]).shape == (28, 28)
+
+
+def test_blank_canvas_asks_for_a_drawing(good_run):
+    at = run_with(page(), None)  # before the first stroke the canvas value has no image
+    assert "Draw a digit" in infos(at)
+    assert shown_digit(at) is None and not charts(at)
+    run_with(at, np.zeros((280, 280, 4), np.uint8))  # everything erased
+    assert "Draw a digit" in infos(at)
+    at.session_state["canvas"] = {"drawing": {"raw": {"objects": []}, "data": canvas_value(
+        np.zeros((280, 280, 4), np.uint8))["drawing"]["data"]}, "backgroundFit": None}  # after Reset
+    run_with(at, None)
+    assert "Draw a digit" in infos(at)
+    assert shown_digit(at) is None and not charts(at)
+
+
+def test_a_speck_is_not_a_digit(good_run):
+    speck = np.zeros((280, 280, 4), np.uint8)
+    speck[100:104, 150:153, 3] = 255
+    at = run_with(page(), speck)
+    assert "No digit found" in infos(at)
+    assert shown_digit(at) is None and not charts(at) and not at.error
+
+
+def test_low_confidence_says_unsure_and_shows_the_top_two(good_run, mnist, monkeypatch):
+    import cnn.predict
+
+    monkeypatch.setattr(cnn.predict, "UNSURE_BELOW", 1.01)  # nothing is ever sure enough
+    x, y = mnist
+    at = run_with(page(), draw_digit(x[0], size=180, center=(140, 140), pen=16))
+    (header,) = [h for h in headers(at) if h.startswith("Prediction")]
+    assert header.startswith(f"Prediction: {y[0]} or ") and header.endswith("?")
+    assert "unsure" in at.warning[0].value and "%" in at.warning[0].value
+    assert len(charts(at)) == 2
+
+
+def test_clear_empties_the_canvas_and_the_answer(good_run, mnist):
+    x, _ = mnist
+    at = run_with(page(), draw_digit(x[1], size=200, center=(140, 140), pen=18))
+    assert shown_digit(at) is not None
+    nonce = at.session_state["canvas_nonce"]
+    at.button(key="clear").click().run()  # the canvas still reports the old drawing on this rerun
+    assert at.session_state["canvas_nonce"] == nonce + 1
+    assert shown_digit(at) is None and "Draw a digit" in infos(at)
+    run_with(at, draw_digit(x[2], size=200, center=(140, 140), pen=18))  # the next drawing counts again
+    assert shown_digit(at) is not None
+
+
+def test_how_it_was_prepared_shows_the_three_steps(good_run, mnist):
+    x, _ = mnist
+    at = run_with(page(), draw_digit(x[3], size=120, center=(70, 200), pen=12))
+    at.toggle(key="steps").set_value(True).run()
+    assert not at.exception
+    assert len(charts(at)) == 5
+    ink = json.loads(charts(at)[2].proto.spec)
+    box = ink["layout"]["shapes"][0]
+    assert box["x1"] > box["x0"] and box["y1"] > box["y0"]
+    assert any("centre of mass" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------------------------------
+# Uploads
+# ---------------------------------------------------------------------------------------
+
+def test_a_photo_of_a_digit_is_read_right(good_run, mnist):
+    x, y = mnist
+    at = run_with(page(), None)
+    at.file_uploader(key="upload").set_value(("digit.png", photo_of(x[5]), "image/png")).run()
+    assert not at.exception and not at.error
+    assert shown_digit(at) == y[5]
+    assert len(charts(at)) == 2
+
+
+def test_with_a_drawing_and_a_photo_the_page_says_which_it_classifies(good_run, mnist):
+    x, y = mnist
+    i, j = next((i, j) for i in range(10) for j in range(10) if y[i] != y[j])
+    at = run_with(page(), draw_digit(x[i], size=200, center=(140, 140), pen=18))
+    assert not at.get("radio"), "one input: nothing to choose"
+    at.file_uploader(key="upload").set_value(("digit.png", photo_of(x[j]), "image/png")).run()
+    assert at.radio(key="source").value == "uploaded photo"  # the newest input
+    assert shown_digit(at) == y[j]
+    assert any("Classifying the uploaded photo" in c.value for c in at.caption)
+    at.radio(key="source").set_value("drawing").run()
+    assert shown_digit(at) == y[i]
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "truncated png", "huge image", "huge file"])
+def test_bad_uploads_give_a_clear_error_and_the_drawing_still_works(good_run, mnist, kind):
+    x, y = mnist
+    if kind == "random bytes":
+        data, hint = np.random.default_rng(1).bytes(3000), "not a readable image"
+    elif kind == "truncated png":
+        data, hint = photo_of(x[5])[:600], "not a readable image"
+    elif kind == "huge image":
+        data, hint = png(np.full((6000, 6000), 255, np.uint8)), "largest accepted"
+    else:
+        data, hint = b"\x89PNG" + bytes(MAX_UPLOAD_BYTES), "too large"
+    at = run_with(page(), draw_digit(x[1], size=200, center=(140, 140), pen=18))
+    at.file_uploader(key="upload").set_value(("digit.png", data, "image/png")).run()
+    assert not at.exception
+    assert hint in errors(at) and ("Upload" in errors(at) or "upload" in errors(at))
+    assert shown_digit(at) == y[1], "the drawing is still classified"
+    assert not at.get("radio")
+
+
+# ---------------------------------------------------------------------------------------
+# The model picker, and no model at all
+# ---------------------------------------------------------------------------------------
+
+def _copy_run(run, runs_dir: Path, run_id: str, **changes) -> None:
+    shutil.copytree(run.path, runs_dir / run_id)
+    meta = json.loads((runs_dir / run_id / "run.json").read_text())
+    meta.update(id=run_id, **{k: v for k, v in changes.items() if k != "accuracy"})
+    if "accuracy" in changes:
+        meta["test"]["accuracy"] = changes["accuracy"]
+    (runs_dir / run_id / "run.json").write_text(json.dumps(meta))
+
+
+def test_picker_lists_usable_runs_and_defaults_to_the_best(good_run, runs_dir):
+    from cnn.store import set_class_model
+
+    _copy_run(good_run, runs_dir, "20200101-000000-weak-000000", name="weak run", accuracy=0.5)
+    (runs_dir / "20200101-000000-broken-000000").mkdir()
+    (runs_dir / "20200101-000000-broken-000000" / "run.json").write_text("{garbage")
+    at = run_with(page(), None)
+    picker = at.selectbox(key="run")
+    assert len(picker.options) == 2 and any("good test run" in o for o in picker.options)
+    assert picker.value == good_run.id
+    assert any("1 damaged saved run skipped" in c.value for c in at.caption)
+
+    set_class_model("20200101-000000-weak-000000", runs_dir)  # a teacher's choice wins
+    at = run_with(page(), None)
+    assert at.selectbox(key="run").value == "20200101-000000-weak-000000"
+
+
+def test_without_a_saved_run_the_page_offers_to_train(runs_dir):
+    at = run_with(page(), None)
+    assert at.button(key="train").label.startswith("Train the fast default")
+    assert not at.get("selectbox") and not at.error
+
+
+def test_with_only_a_damaged_run_the_page_still_offers_to_train(runs_dir, mnist):
+    bad = runs_dir / "20240101-120000-fast-default-abcdef"
+    bad.mkdir(parents=True)
+    (bad / "run.json").write_text("not json at all")
+    (bad / "model.keras").write_bytes(b"garbage")
+    x, _ = mnist
+    at = run_with(page(), draw_digit(x[0], size=200, center=(140, 140), pen=18))
+    assert at.button(key="train") is not None
+    assert not at.get("selectbox") and not at.error
+    assert any("1 damaged" in c.value for c in at.caption)
+
+
+def test_training_from_the_page_gives_a_model_to_draw_with(runs_dir, tiny_config, mnist, monkeypatch):
+    import cnn.config
+    from cnn.jobs import job_queue
+
+    monkeypatch.setitem(cnn.config.PRESETS, "fast default", tiny_config)  # seconds, not a minute
+    x, _ = mnist
+    at = run_with(page(), draw_digit(x[0], size=200, center=(140, 140), pen=18))
+    at.button(key="train").click().run()
+    assert not at.exception and not at.error
+    assert "Training a model for you" in infos(at)
+    job_id = at.session_state["draw_job"]
+    (job,) = [j for j in job_queue().jobs_of(at.session_state["owner"]) if j.id == job_id]
+    deadline = time.monotonic() + 300
+    while not job.ended and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert job.run is not None, (job.state, job.error)
+    run_with(at, None)  # what the progress fragment's st.rerun() does
+    assert at.selectbox(key="run").value == job.run.id
+    assert shown_digit(at) is not None

@@ -1,0 +1,115 @@
+import threading
+
+import numpy as np
+import pytest
+
+from cnn.config import TrainConfig
+from cnn.data import load_mnist
+from cnn.train import History, SNAPSHOT_INTERVAL, evaluate, split, train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_config):
+    snapshots = []
+    result = train(tiny_config, on_progress=snapshots.append)
+    return result, snapshots
+
+
+def test_a_small_config_learns_far_above_chance(tiny_run):
+    result, _ = tiny_run
+    assert result.test.accuracy > 0.6  # chance is 0.10; ~0.73 after these 85 steps
+    assert not result.stopped and result.steps == result.config.steps_per_epoch
+
+
+def test_every_step_is_recorded_and_validation_happens_at_least_ten_times(tiny_run):
+    result, _ = tiny_run
+    h = result.history
+    assert h.step == list(range(1, result.steps + 1))
+    assert len(h.loss) == len(h.accuracy) == len(h.time) == result.steps
+    assert len(h.val_step) >= 10 and h.val_step[-1] == result.steps
+    assert all(0.0 <= a <= 1.0 for a in h.val_accuracy)
+    assert h.epoch_end_steps == [result.steps]
+    # the loss falls: the last steps are far better than the first ones
+    assert np.mean(h.loss[-5:]) < 0.85 * np.mean(h.loss[:5])
+
+
+def test_progress_snapshots_are_at_most_four_a_second(tiny_run):
+    result, snapshots = tiny_run
+    assert snapshots and snapshots[-1].step == result.steps and snapshots[-1].fraction == 1.0
+    gaps = [b.elapsed - a.elapsed for a, b in zip(snapshots, snapshots[1:-1])]
+    assert all(gap >= SNAPSHOT_INTERVAL * 0.99 for gap in gaps)
+    s = snapshots[-1]
+    assert s.images_per_s > 0 and s.eta == pytest.approx(0.0, abs=1e-6) and s.val_accuracy is not None
+
+
+def test_test_metrics_are_consistent(tiny_run):
+    result, _ = tiny_run
+    t = result.test
+    confusion = np.array(t.confusion)
+    assert confusion.sum() == 10000
+    assert np.trace(confusion) / 10000 == pytest.approx(t.accuracy)
+    assert len(t.misclassified) == len(t.predicted) == len(t.confidence) == 10000 - np.trace(confusion)
+    y = load_mnist().y_test
+    assert all(y[i] != p for i, p in zip(t.misclassified, t.predicted))
+    assert len(t.per_class_accuracy) == 10
+
+
+def test_validation_is_held_out_from_training_never_the_test_set(tiny_config):
+    data = load_mnist()
+    x_fit, _, x_val, _ = split(tiny_config, data)
+    assert len(x_fit) + len(x_val) == tiny_config.train_size
+    fit_keys = {x.tobytes() for x in x_fit}
+    assert not any(x.tobytes() in fit_keys for x in x_val)
+
+
+def test_stop_ends_the_run_at_the_next_step_and_keeps_a_usable_model():
+    config = TrainConfig(epochs=3, train_size=6000, batch_size=32, filters=8, dense_units=32, batch_norm=False)
+    stop = threading.Event()
+    history = History()
+
+    def on_progress(snapshot):
+        if snapshot.step >= 150:  # past the learning-rate warm-up
+            stop.set()
+
+    result = train(config, on_progress=on_progress, stop=stop, history=history)
+    assert result.stopped and 150 <= result.steps < 150 + 20 and result.steps < config.epochs * config.steps_per_epoch
+    assert result.history is history and len(history.step) == result.steps
+    assert history.val_step[-1] == result.steps  # the curve ends where the run ended
+    assert evaluate(result.model).accuracy > 0.5
+
+
+def test_a_stop_before_the_start_trains_nothing(tiny_config):
+    stop = threading.Event()
+    stop.set()
+    result = train(tiny_config, stop=stop)
+    assert result.stopped and result.steps == 0
+
+
+def test_augmentation_changes_digits_but_keeps_them_digits():
+    import tensorflow as tf
+
+    from cnn.augment import augment
+
+    x = tf.constant(load_mnist().x_train[:256].astype("float32")[..., None] / 255)
+    config = TrainConfig(thickness=1.0)
+    out = augment(x, config).numpy()
+    assert out.shape == (256, 28, 28, 1) and out.min() >= 0 and out.max() <= 1.0 + 1e-6
+    assert np.abs(out - x.numpy()).mean() > 0.02  # something changed
+    ink_in, ink_out = x.numpy().sum((1, 2, 3)), out.sum((1, 2, 3))
+    assert np.all(ink_out > 0.3 * ink_in)  # no digit vanished
+    thicker = (ink_out > 1.3 * ink_in).mean()
+    thinner = (ink_out < 0.9 * ink_in).mean()
+    assert thicker > 0.2 and thinner > 0.2  # both thicker and thinner strokes occur
+    plain = augment(x, TrainConfig(thickness=0.0, rotation=0.0, scale=0.0, shift=0.0)).numpy()
+    np.testing.assert_allclose(plain, x.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", ["seed tutorial", "keras mnist_cnn"])
+def test_the_classic_layouts_train_too(preset):
+    from cnn.config import PRESETS
+
+    config = PRESETS[preset].replace(epochs=1, train_size=600, batch_size=32)
+    if preset == "keras mnist_cnn":
+        config = config.replace(optimizer="adam", learning_rate=1e-3)  # adadelta needs many epochs
+    result = train(config)
+    assert result.test.accuracy > 0.3  # chance is 0.1; these 17 steps are only a smoke test

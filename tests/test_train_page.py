@@ -1,0 +1,264 @@
+"""The Train page, driven through the real app with AppTest: real training on MNIST slices.
+
+Each test gets its own runs folder and its own job queue. A ``Gate`` holds a job still
+at a chosen step (inside its progress callback) until the test lets it go, so "while it
+is running" is a state the test controls, not a race against the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn import jobs
+from cnn.data import load_mnist
+from cnn.store import list_runs, load_model
+from cnn.train import probabilities
+
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 240  # seconds; generous, the machine is shared
+TINY = {"epochs": 1, "filters": 8, "dense_units": 32, "train_size": 2000, "batch_size": 64}
+
+
+class Gate:
+    """Pauses training at the first progress report from step ``at_step`` on, until ``release``."""
+
+    def __init__(self, at_step: int = 1):
+        self.at_step, self.reached, self.release = at_step, threading.Event(), threading.Event()
+
+    def wrap(self, train):
+        def gated_train(config, *, on_progress, **kwargs):
+            def report(snapshot):
+                on_progress(snapshot)
+                if snapshot.step >= self.at_step and not self.reached.is_set():
+                    self.reached.set()
+                    self.release.wait(DEADLINE)
+
+            return train(config, on_progress=report, **kwargs)
+
+        return gated_train
+
+
+@pytest.fixture
+def queue(runs_dir, monkeypatch):
+    q = jobs.JobQueue()
+    monkeypatch.setattr(jobs, "_queue", q)
+    yield q
+    q.shutdown()
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    g = Gate()
+    monkeypatch.setattr(jobs, "train", g.wrap(jobs.train))
+    yield g
+    g.release.set()
+
+
+@pytest.fixture
+def at(queue) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    app.switch_page("pages/train.py").run()
+    assert not app.exception
+    return app
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def widget(at: AppTest, key: str):
+    for kind in ("slider", "number_input", "selectbox", "checkbox", "text_input"):
+        try:
+            return getattr(at, kind)(key=key)
+        except KeyError:
+            continue
+    raise KeyError(key)
+
+
+def fill(at: AppTest, **values) -> None:
+    for key, value in values.items():
+        widget(at, key).set_value(value)
+    at.run()
+    assert not at.exception
+
+
+def the_job(queue: jobs.JobQueue, at: AppTest) -> jobs.Job:
+    (job,) = queue.jobs_of(at.session_state.owner)
+    return job
+
+
+def wait_until_ended(at: AppTest, job: jobs.Job) -> None:
+    """Rerun the page (as the live fragment would) until the job has ended and the page shows it."""
+    deadline = time.monotonic() + DEADLINE
+    while not job.ended:
+        assert time.monotonic() < deadline, f"the job did not end (state {job.state})"
+        time.sleep(0.3)
+        at.run()
+    at.run()
+    assert not at.exception
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """The page's plotly charts by key, as plotly JSON."""
+    return {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def element_after(at: AppTest, key: str):
+    """The element drawn right after the widget ``key``, in the same container."""
+
+    def walk(block):
+        children = list(block.children.values())
+        for i, node in enumerate(children):
+            if getattr(node, "key", None) == key:
+                return children[i + 1] if i + 1 < len(children) else None
+            if hasattr(node, "children") and (found := walk(node)) is not None:
+                return found
+        return None
+
+    return walk(at.main)
+
+
+# --- tests -------------------------------------------------------------------------------------
+def test_a_tiny_run_shows_progress_then_results_and_is_saved(at, queue, gate, runs_dir):
+    fill(at, **TINY, run_name="my tiny run")
+    at.button(key="start").click().run()
+    job = the_job(queue, at)
+    assert job.name == "my tiny run"
+
+    assert gate.reached.wait(DEADLINE), job.error
+    at.run()  # the job is held mid-run: the live view shows it
+    (progress,) = at.progress
+    assert "epoch 1/1" in progress.text and "images/s" in progress.text
+    assert at.button(key="stop").label == "Stop"
+    live = charts(at)
+    assert set(live) == {"live_loss", "live_accuracy"}
+    assert live["live_loss"]["data"][0]["y"], "the loss curve has points"
+    assert at.button(key="start").disabled, "one job at a time per session"
+
+    gate.release.set()
+    wait_until_ended(at, job)
+    assert job.state == jobs.FINISHED, job.error
+    shown = metrics(at)
+    assert shown["Test accuracy"] == f"{job.result.test.accuracy:.2%}"
+    final = charts(at)
+    assert {"final_loss", "final_accuracy", "confusion", "per_class"} <= set(final)
+    assert final["confusion"]["data"][0]["type"] == "heatmap"
+    assert len(at.image) == 24, "a gallery of the 24 surest mistakes"
+    assert " read as " in at.image[0].captions[0]
+    assert not at.get("progress")
+
+    (run,) = list_runs(runs_dir)
+    assert (run.name, run.status) == ("my tiny run", "finished")
+    assert any(run.name in s.value for s in at.success)
+    assert at.get("page_link")
+
+    at.text_input(key=f"rename_{run.id}").set_value("renamed run")
+    at.button(key="rename").click().run()
+    assert [r.name for r in list_runs(runs_dir)] == ["renamed run"]
+    assert any("renamed run" in s.value for s in at.success)
+
+
+def test_stop_mid_run_keeps_a_usable_model(at, queue, gate, runs_dir):
+    fill(at, epochs=3, filters=16, dense_units=32, batch_norm=False, train_size=5000, batch_size=64)
+    gate.at_step = 4500 // 64  # hold the job once a whole epoch is learned
+    at.button(key="start").click().run()
+    job = the_job(queue, at)
+    assert gate.reached.wait(DEADLINE), job.error
+    at.run()
+    at.button(key="stop").click().run()
+    assert at.button(key="stop").disabled, "the button says it is stopping"
+    gate.release.set()
+
+    wait_until_ended(at, job)
+    assert job.state == jobs.STOPPED and job.stop_reason == "stopped by you"
+    assert job.result.steps < job.config.epochs * job.config.steps_per_epoch
+    assert any("Stopped after step" in w.value for w in at.warning)
+    assert "Test accuracy" in metrics(at)
+
+    (run,) = list_runs(runs_dir)
+    assert run.status == "stopped"
+    model = load_model(run)
+    data = load_mnist()
+    accuracy = np.mean(probabilities(model, data.x_test[:500]).argmax(1) == data.y_test[:500])
+    assert accuracy > 0.5, accuracy
+
+
+def test_invalid_settings_are_shown_at_their_field_and_nothing_starts(at, queue):
+    widget(at, "conv_blocks").set_value(5)
+    at.run()
+    error = element_after(at, "conv_blocks")
+    assert error is not None and error.type == "error" and "Conv blocks" in error.value
+    assert at.button(key="start").disabled
+    assert "fix the settings" in " ".join(m.value for m in at.markdown)
+
+    fill(at, conv_blocks=2, kernel_size=3, train_size=1000, batch_size=1000)
+    error = element_after(at, "batch_size")
+    assert error is not None and error.type == "error"
+    assert "Batch size" in error.value and "900" in error.value
+    assert element_after(at, "conv_blocks") is None or element_after(at, "conv_blocks").type != "error"
+    assert at.button(key="start").disabled
+
+    assert queue.jobs_of(at.session_state.owner) == []
+
+    fill(at, batch_size=64)
+    assert not at.error and not at.button(key="start").disabled
+
+
+def test_switching_pages_mid_run_keeps_the_job_and_the_form(at, queue, gate):
+    fill(at, **TINY)
+    at.button(key="start").click().run()
+    job = the_job(queue, at)
+    assert gate.reached.wait(DEADLINE), job.error
+
+    at.switch_page("pages/draw.py").run()
+    for _ in range(3):
+        at.run()
+        time.sleep(0.2)
+    assert job.state == jobs.RUNNING and not job.stop_event.is_set()
+
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.progress and set(charts(at)) == {"live_loss", "live_accuracy"}
+    assert (widget(at, "epochs").value, widget(at, "filters").value, widget(at, "train_size").value) == (1, 8, 2000)
+
+    gate.release.set()
+    wait_until_ended(at, job)
+    assert job.state == jobs.FINISHED, job.error
+    assert {"final_loss", "final_accuracy"} <= set(charts(at))
+
+
+def test_a_preset_sets_every_knob_and_the_summary_follows(at):
+    summary = next(m.value for m in at.markdown if m.value.startswith("**Model:**"))
+    at.selectbox(key="preset").set_value("seed tutorial").run()
+    assert (widget(at, "filters").value, widget(at, "epochs").value) == (64, 3)
+    assert (widget(at, "architecture").value, widget(at, "optimizer").value) == ("tutorial", "adam")
+    assert widget(at, "augment").value is False
+    new_summary = next(m.value for m in at.markdown if m.value.startswith("**Model:**"))
+    assert new_summary != summary and "Conv3x3 64" in new_summary and "parameters" in new_summary
+
+    fill(at, filters=48)
+    assert at.selectbox(key="preset").value == "custom"
+    assert "Conv3x3 48" in next(m.value for m in at.markdown if m.value.startswith("**Model:**"))
+
+
+def test_a_failed_save_can_be_retried(at, queue, runs_dir):
+    runs_dir.write_text("a file where the runs folder should be")
+    fill(at, **TINY)
+    at.button(key="start").click().run()
+    job = the_job(queue, at)
+    wait_until_ended(at, job)
+    assert job.state == jobs.FINISHED and job.run is None and job.error
+    assert any("Could not save" in e.value for e in at.error)
+
+    runs_dir.unlink()
+    at.button(key="save_again").click().run()
+    assert job.run is not None and [r.id for r in list_runs(runs_dir)] == [job.run.id]
+    assert any("Saved as" in s.value for s in at.success)
