@@ -26,8 +26,8 @@ def build_model(config: TrainConfig) -> keras.Model:
     k = config.kernel_size
     if config.architecture == "compact":
         for i in range(1, config.conv_blocks + 1):
-            # Batch-norm lets a high learning rate converge in one or two epochs (the conv
-            # then needs no bias); momentum .9 so short demo runs get usable statistics.
+            # With batch-norm the conv needs no bias; momentum .9 (not .99) so that
+            # runs of a few hundred steps end with usable running statistics.
             out = config.filters * 2 ** (i - 1)
             if config.batch_norm:
                 stack += [

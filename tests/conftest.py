@@ -28,7 +28,16 @@ def tiny_config():
     """Trains in a few seconds: 1 epoch over 3,000 images (~85 steps)."""
     from cnn.config import TrainConfig
 
-    return TrainConfig(epochs=1, train_size=3000, batch_size=32, filters=8, dense_units=32, batch_norm=False)
+    return TrainConfig(epochs=1, train_size=3000, batch_size=32, filters=8, dense_units=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_result(tiny_config):
+    """(TrainResult, progress snapshots) of one tiny training, shared by the tests that only read it."""
+    from cnn.train import train
+
+    snapshots = []
+    return train(tiny_config, on_progress=snapshots.append), snapshots
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +48,7 @@ def good_run_dir(tmp_path_factory) -> Path:
     from cnn.train import train
 
     root = tmp_path_factory.mktemp("good-runs")
-    result = train(TrainConfig(epochs=1, train_size=20000, filters=16, batch_norm=False))
+    result = train(TrainConfig(epochs=1, train_size=20000))
     assert result.test.accuracy > 0.95, result.test.accuracy
     save_run(result, "good test run", root)
     return root

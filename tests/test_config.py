@@ -102,5 +102,5 @@ def test_described_parameter_count_matches_keras_for_other_layouts():
     from cnn.model import build_model
 
     for config in (TrainConfig(batch_norm=False, conv_blocks=3, kernel_size=5, filters=8),
-                   TrainConfig(conv_blocks=1, dense_units=64)):
+                   TrainConfig(conv_blocks=1, dense_units=64, batch_norm=True)):
         assert f"({build_model(config).count_params():,} parameters)" in describe(config)

@@ -8,11 +8,9 @@ from cnn.data import load_mnist
 from cnn.train import History, SNAPSHOT_INTERVAL, evaluate, split, train
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_config):
-    snapshots = []
-    result = train(tiny_config, on_progress=snapshots.append)
-    return result, snapshots
+@pytest.fixture
+def tiny_run(tiny_result):
+    return tiny_result
 
 
 def test_a_small_config_learns_far_above_chance(tiny_run):
@@ -63,7 +61,7 @@ def test_validation_is_held_out_from_training_never_the_test_set(tiny_config):
 
 
 def test_stop_ends_the_run_at_the_next_step_and_keeps_a_usable_model():
-    config = TrainConfig(epochs=3, train_size=6000, batch_size=32, filters=8, dense_units=32, batch_norm=False)
+    config = TrainConfig(epochs=3, train_size=6000, batch_size=32, filters=8, dense_units=32)
     stop = threading.Event()
     history = History()
 
