@@ -174,13 +174,12 @@ class JobQueue:
             log.exception("training job %s failed", job.id)
             job.state, job.error = FAILED, f"Training failed ({type(exc).__name__}: {exc}). Try other settings."
             return
-        job.state = STOPPED if job.result.stopped else FINISHED
-        if job.result.steps == 0:
-            return  # stopped before the first step: nothing was learned, nothing to save
-        try:
-            job.run = save_run(job.result, job.name, self.runs_root)
-        except CnnError as exc:
-            job.error = str(exc)
+        if job.result.steps:  # a job stopped before its first step learned nothing: nothing to save
+            try:
+                job.run = save_run(job.result, job.name, self.runs_root)
+            except CnnError as exc:
+                job.error = str(exc)
+        job.state = STOPPED if job.result.stopped else FINISHED  # last: an ended job is saved (or says why not)
 
     def save_again(self, job: Job) -> RunInfo:
         """Retry saving a run whose first save failed (disk full, folder not writable)."""

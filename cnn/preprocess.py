@@ -37,6 +37,9 @@ from cnn.errors import CnnError
 MAX_SIDE = 4096                      # larger images are refused
 MAX_PIXELS = 16_000_000              # ... and so are images with more pixels than this
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024   # larger files are refused before decoding
+# Pillow's own decompression-bomb guard, tightened from its 89 Mpixel default to ours:
+# a belt to the braces of checking the header's size before decoding.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 # The MNIST geometry.
 SIZE = 28                 # the model's input is SIZE x SIZE
