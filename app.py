@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     st.Page("pages/train.py", title="Train", icon="🏋️"),
     st.Page("pages/draw.py", title="Draw", icon="✍️"),
+    st.Page("pages/compare.py", title="Compare", icon="📊"),
 ]
 page = st.navigation(PAGES)
 shared.sidebar_jobs()

@@ -1,0 +1,244 @@
+"""Compare: every saved run in a leaderboard, chosen runs' curves overlaid, what mattered,
+and the run chores (rename, download, mark the class model, delete).
+
+A thin view over cnn/: ``cnn.store`` lists and changes the runs, ``cnn.compare`` turns them
+into table rows and curves, ``cnn.plots`` draws. Buttons act in callbacks (before the page
+runs again), which leave a message for the section they belong to. Delete asks first, in a
+dialog opened from a session-state flag (so that any rerun keeps it open until answered).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from cnn import compare, plots
+from cnn.errors import CnnError
+from cnn.store import RunInfo, class_model, delete_run, list_runs, rename_run, set_class_model
+
+state = st.session_state
+NUMBER = st.column_config.NumberColumn
+
+
+# ---------------------------------------------------------------------------------------
+# Callbacks: they run before the page, and leave a message (section, kind, text) for it
+# ---------------------------------------------------------------------------------------
+
+def _say(section: str, kind: str, text: str) -> None:
+    state.message = (section, kind, text)
+
+
+def _rename(run_id: str) -> None:
+    try:
+        run = rename_run(run_id, state.new_name)
+    except CnnError as exc:
+        _say("manage", "error", str(exc))
+    else:
+        state.new_name = run.name  # as stored: trimmed, spaces collapsed
+        _say("manage", "success", f"Renamed to “{run.name}”.")
+
+
+def _mark(run_id: str | None) -> None:
+    try:
+        set_class_model(run_id)
+    except CnnError as exc:
+        _say("manage", "error", str(exc))
+    else:
+        _say("manage", "success", "This run is now the class model: the Draw page starts with it for everyone."
+             if run_id else "No class model now: the Draw page starts with the most accurate run.")
+
+
+def _ask_delete(run_id: str, name: str, section: str) -> None:
+    state.confirm_delete = (run_id, name, section)
+
+
+def _cancel_delete() -> None:
+    state.pop("confirm_delete", None)
+
+
+def _delete() -> None:
+    run_id, name, section = state.pop("confirm_delete")
+    try:
+        delete_run(run_id)
+    except CnnError as exc:
+        _say(section, "error", str(exc))
+    else:
+        _say(section, "success", f"Deleted “{name}”.")
+
+
+@st.dialog("Delete this run?", on_dismiss=_cancel_delete)
+def confirm_delete(run_id: str, name: str) -> None:
+    st.write(f"**{name}** (`{run_id}`) will be deleted for everyone who uses this app: its model and "
+             "its history. This cannot be undone.")
+    yes, no = st.columns(2)
+    # A click in a dialog reruns only the dialog (a fragment): st.rerun() redraws the whole
+    # page, without the dialog now that the flag is gone.
+    if yes.button("Delete", key="delete_yes", type="primary", width="stretch"):
+        _delete()
+        st.rerun()
+    if no.button("Cancel", key="delete_no", width="stretch"):
+        _cancel_delete()
+        st.rerun()
+
+
+# ---------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------
+
+def message(section: str) -> None:
+    """The message a callback left for this section, shown once."""
+    if state.get("message", (None,))[0] == section:
+        _, kind, text = state.pop("message")
+        (st.error if kind == "error" else st.success)(text)
+
+
+def table(runs: list[RunInfo], class_id: str | None) -> None:
+    rows = compare.leaderboard(runs, class_id)
+    knobs = [name for name in rows[0] if name in compare.SETTINGS]
+    config = {
+        "rank": NUMBER("#", width="small"),
+        "name": st.column_config.TextColumn("Name", width="medium"),
+        "class_model": st.column_config.CheckboxColumn("Class", width="small",
+                                                       help="The class model: the Draw page starts with it"),
+        "preset": "Preset",
+        **{name: compare.label(name).capitalize() for name in knobs},
+        "dropout": NUMBER("Dropout", format="%.2f"),
+        "parameters": NUMBER("Parameters", format="localized", help="numbers the network learned"),
+        "test_accuracy": NUMBER("Test accuracy", format="percent", help="on the 10,000 test digits"),
+        "train_seconds": NUMBER("Training time", format="%.1f s", help="fitting and validating, in seconds"),
+        "images_per_s": NUMBER("Images/s", format="%.0f", help="training speed"),
+        "status": "Status",
+        "created": st.column_config.DatetimeColumn("Date (UTC)", format="YYYY-MM-DD HH:mm"),
+        "id": "Folder",
+    }
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config=config)
+    st.caption("Most accurate first; click a column's header to sort by it. Besides epochs, filters and "
+               "dropout, a setting gets a column when at least two runs differ in it.")
+
+
+def damaged_list(damaged: list[RunInfo]) -> None:
+    st.warning(f"{len(damaged)} run folder{'s' if len(damaged) > 1 else ''} cannot be used, and "
+               f"{'are' if len(damaged) > 1 else 'is'} left out above:")
+    for run in damaged:
+        text, button = st.columns([5, 1], vertical_alignment="center")
+        text.markdown(f"`{run.id}`: {run.damaged}")
+        button.button("Delete", key=f"delete_damaged_{run.id}", on_click=_ask_delete,
+                      args=(run.id, run.name or run.id, "damaged"))
+
+
+def overlay(runs: list[RunInfo]) -> None:
+    st.subheader("Their curves, overlaid")
+    by_id = {run.id: run for run in runs}
+    picked = st.multiselect("Runs to compare", list(by_id), default=list(by_id)[:2], key="selected",
+                            format_func=lambda run_id: by_id[run_id].label, persist_state="session",
+                            placeholder="pick two or more runs", help="The two newest at first")
+    axis = st.radio("Along", list(compare.X_AXES), key="x_axis", horizontal=True, persist_state="session",
+                    format_func=lambda a: {"step": "steps", "epoch": "epochs", "time": "time"}[a],
+                    help="Steps and epochs show how much each run learned per image seen; time shows "
+                         "which got there sooner on this computer.")
+    chosen = [by_id[run_id] for run_id in picked if run_id in by_id]
+    if not chosen:
+        st.info("Pick two or more runs to see their curves side by side.")
+        return
+    heads = compare.names(chosen)
+    curves = [compare.curve(run, axis, head) for run, head in zip(chosen, heads)]
+    missing = [head for head, c in zip(heads, curves) if c is None]
+    curves = [c for c in curves if c is not None]
+    if missing:
+        st.caption(f"No curves by {compare.X_AXES[axis]} for: {', '.join(missing)}.")
+    if curves:
+        left, right = st.columns(2)
+        left.plotly_chart(plots.overlay_curves(curves, "loss", compare.X_AXES[axis]), key="overlay_loss")
+        right.plotly_chart(plots.overlay_curves(curves, "accuracy", compare.X_AXES[axis]), key="overlay_accuracy")
+        st.caption("Lines: each step's value, smoothed. Dots: the held-out validation images, scored now and "
+                   "then during training. Click a name in the legend to hide that run.")
+    if len(chosen) < 2:
+        st.info("Pick one more run to compare.")
+        return
+    st.markdown("**How their settings differ**")
+    rows = compare.differences(chosen)
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={"setting": "Setting"})
+    else:
+        st.caption("They were trained with the same settings: any difference comes from chance alone.")
+
+
+def mattered(runs: list[RunInfo]) -> None:
+    st.subheader("What mattered?")
+    points = compare.what_mattered(runs)
+    if len(runs) < 2 or not points:
+        st.caption("With two or more runs trained with different settings, this shows each setting "
+                   "against the test accuracy it gave.")
+        return
+    st.caption("Test accuracy against each setting that differs between the runs, one dot per run "
+               "(hover for its name). A clear slope hints that the setting matters; remember that other "
+               "settings changed too.")
+    labels = {name: compare.label(name) for name in points}
+    st.plotly_chart(plots.knob_scatter(points, labels), key="what_mattered")
+
+
+def manage(runs: list[RunInfo], class_id: str | None) -> None:
+    st.subheader("Manage a run")
+    by_id = {run.id: run for run in runs}
+    if state.get("manage") not in by_id:
+        state.pop("manage", None)  # deleted since: back to the newest
+    run_id = st.selectbox("Run", list(by_id), key="manage", format_func=lambda i: by_id[i].label)
+    run = by_id[run_id]
+    if "new_name" not in state or state.get("new_name_of") != run.id:
+        state.new_name, state.new_name_of = run.name, run.id  # the box starts with this run's name
+    name_col, rename_col = st.columns([4, 1], vertical_alignment="bottom")
+    name_col.text_input("Name", key="new_name", max_chars=80)
+    rename_col.button("Rename", key="rename", on_click=_rename, args=(run.id,), width="stretch")
+    mark_col, download_col, delete_col = st.columns(3)
+    if run.id == class_id:
+        mark_col.button("Unmark", key="class_model", on_click=_mark, args=(None,), width="stretch",
+                        help="This is the class model; unmark it and the Draw page starts with the most accurate run.")
+    else:
+        mark_col.button("Make this the class model", key="class_model", on_click=_mark, args=(run.id,),
+                        width="stretch", help="The Draw page starts with the class model, for everyone.")
+    download_col.download_button("Download (.zip)", data=lambda: compare.run_zip(run), file_name=compare.zip_name(run),
+                                 mime="application/zip", key="download", on_click="ignore", width="stretch",
+                                 help="model.keras and run.json, in a folder you can drop into another runs/ folder")
+    delete_col.button("Delete…", key="delete", on_click=_ask_delete, args=(run.id, run.name, "manage"),
+                      width="stretch")
+    if run.id == class_id:
+        st.caption("This run is the class model: the Draw page starts with it, for everyone.")
+    message("manage")
+
+
+# ---------------------------------------------------------------------------------------
+# The page
+# ---------------------------------------------------------------------------------------
+
+st.title("Compare runs")
+try:
+    runs = list_runs()
+except OSError as exc:
+    st.error(f"Cannot read the saved runs ({exc}); check that the runs folder is readable.")
+    st.stop()
+usable = [run for run in runs if not run.damaged]
+damaged = [run for run in runs if run.damaged]
+class_id = class_model()
+
+if not usable:
+    message("manage")  # e.g. "Deleted …" when the last usable run was just deleted
+if not runs:
+    st.info("No saved runs yet: train one, and it appears here with its test accuracy.")
+    st.page_link("pages/train.py", label="Train a network", icon="🏋️")
+if usable:
+    st.write("Every saved training run, the most accurate first. Pick a few below to overlay their "
+             "curves and see how their settings differ.")
+    table(usable, class_id)
+elif runs:
+    st.info("No usable runs: train one on the Train page.")
+    st.page_link("pages/train.py", label="Train a network", icon="🏋️")
+if damaged:
+    damaged_list(damaged)
+message("damaged")  # also when the last damaged folder was just deleted
+if usable:
+    overlay(usable)
+    mattered(usable)
+    manage(usable, class_id)
+if "confirm_delete" in state:
+    run_id, name, _ = state.confirm_delete
+    confirm_delete(run_id, name)
