@@ -159,3 +159,61 @@ def confident_mistakes(test: TestMetrics, images: np.ndarray, labels: np.ndarray
          f"{int(labels[test.misclassified[k]])} read as {test.predicted[k]} ({test.confidence[k]:.0%})")
         for k in order
     ]
+
+
+# ---------------------------------------------------------------------------------------
+# Comparing runs (the Compare page)
+# ---------------------------------------------------------------------------------------
+
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf")  # one per run, in the order the runs were picked
+
+
+def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "training step") -> go.Figure:
+    """Several runs' ``metric`` ('loss' or 'accuracy'): each run one colour, its per-step values
+    smoothed (line) and its validation points (dots). ``curves`` are ``cnn.compare.Curve``s."""
+    fig = go.Figure()
+    lows = []
+    for i, c in enumerate(curves):
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        raw, val = list(getattr(c, metric)), list(getattr(c, f"val_{metric}"))
+        fig.add_scatter(x=list(c.x), y=smooth(raw), name=c.name, legendgroup=c.name, mode="lines",
+                        line={"color": colour, "width": 2.5},
+                        hovertemplate=f"{c.name}<br>%{{x:.3~f}}: %{{y:.3f}} (smoothed)<extra></extra>")
+        fig.add_scatter(x=list(c.val_x), y=val, name=f"{c.name} · validation",
+                        legendgroup=c.name, showlegend=False, mode="markers",
+                        marker={"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
+                        hovertemplate=f"{c.name}<br>%{{x:.3~f}}: validation %{{y:.3f}}<extra></extra>")
+        lows += [*raw[len(raw) // 5:], *val]
+    fig.update_layout(title=metric.capitalize(), xaxis_title=x_title, yaxis_title=metric, height=340,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25},
+                      uirevision=metric)
+    if metric == "accuracy":
+        low = min(lows, default=0.9)
+        fig.update_yaxes(range=[max(0.0, min(low, 0.98) - 0.02), 1.0], tickformat=".0%")
+    return fig
+
+
+def knob_scatter(points: dict[str, Sequence], labels: dict[str, str] | None = None, columns: int = 3) -> go.Figure:
+    """Small multiples: test accuracy against each setting, one point per run (its name on hover).
+
+    ``points`` maps a setting to ``cnn.compare.Point``s (name, value, test_accuracy)."""
+    from plotly.subplots import make_subplots
+
+    labels = labels or {}
+    names = list(points)
+    cols = max(1, min(columns, len(names)))
+    rows = max(1, -(-len(names) // cols))
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes="all", horizontal_spacing=0.06,
+                        vertical_spacing=0.5 / rows, subplot_titles=[labels.get(n, n) for n in names])
+    for i, name in enumerate(names):
+        ps = points[name]
+        fig.add_scatter(x=[p.value for p in ps], y=[p.test_accuracy for p in ps], text=[p.name for p in ps],
+                        name=labels.get(name, name), mode="markers", showlegend=False,
+                        marker={"color": INK, "size": 11, "opacity": 0.8, "line": {"color": "white", "width": 1}},
+                        hovertemplate="%{text}<br>%{x}: %{y:.2%}<extra></extra>",
+                        row=i // cols + 1, col=i % cols + 1)
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(title_text="test accuracy", col=1)
+    fig.update_layout(height=60 + 240 * rows, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
