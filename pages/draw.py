@@ -34,11 +34,11 @@ state.setdefault("canvas_nonce", 0)  # bumped by Clear: a new initial drawing em
 # Callbacks (run before the page, on the rerun a click or a stroke causes)
 # ---------------------------------------------------------------------------------------
 
-def _clear(current: bytes | None) -> None:
+def _clear() -> None:
     """Empty the canvas. Until the canvas reports the empty drawing, its value is still the
     old one: remember it so this rerun already shows a blank canvas."""
     state.canvas_nonce += 1
-    state.canvas_cleared = current
+    state.canvas_cleared = state.get("canvas_seen")
 
 
 def _drawn() -> None:
@@ -87,16 +87,21 @@ def pick_model() -> RunInfo | None:
 
 def read_drawing(canvas) -> tuple[object | None, str | None]:
     """The canvas's drawing as an RGBA array, None while blank; or an error message."""
-    data = canvas.image_bytes
+    unreadable = "The canvas sent a drawing that could not be read. Press Clear and draw again."
+    try:
+        data = canvas.image_bytes
+    except (ValueError, TypeError, AttributeError):  # not a base64 data URL
+        return None, unreadable
+    state.canvas_seen = data
     if data is None or data == state.get("canvas_cleared"):
         return None, None
     state.canvas_cleared = None  # a new drawing: the cleared one cannot come back
-    if (canvas.json_data or {}).get("objects") == []:
+    if isinstance(canvas.json_data, dict) and canvas.json_data.get("objects") == []:
         return None, None  # cleared, reset or every stroke undone
     try:
         drawing = decode_image(data)
     except CnnError:
-        return None, "The canvas sent a drawing that could not be read. Press Clear and draw again."
+        return None, unreadable
     if drawing.ndim == 3 and drawing.shape[2] == 4 and not drawing[:, :, 3].any():
         return None, None  # nothing drawn
     return drawing, None
@@ -116,20 +121,24 @@ def upload_error(upload) -> str | None:
 
 
 def show_prediction(prediction: Prediction) -> None:
-    if prediction.unsure:
-        (a, pa), (b, pb) = prediction.top(2)
-        st.header(f"Prediction: {a} or {b}?", anchor=False)
-        st.warning(f"The model is unsure: {a} ({pa:.0%}) or {b} ({pb:.0%}). "
-                   "Draw the digit again, larger and more clearly.")
-    else:
-        st.header(f"Prediction: {prediction.digit}", anchor=False)
-        st.markdown(f"**{prediction.confidence:.0%}** confident")
-    bars, seen = st.columns([3, 2])
-    with bars:
-        st.plotly_chart(plots.probability_bars(prediction.probabilities), key="bars", config=NO_CHART_BAR)
+    answer, seen = st.columns([3, 2])
+    with answer:
+        if prediction.unsure:
+            (a, pa), (b, pb) = prediction.top(2)
+            st.header(f"Prediction: {a} or {b}?", anchor=False)
+            st.warning(f"The model is unsure: {a} ({pa:.0%}) or {b} ({pb:.0%}). "
+                       "Draw the digit again, larger and more clearly.")
+        else:
+            st.header(f"Prediction: {prediction.digit}", anchor=False)
+            st.markdown(f"**{prediction.confidence:.0%}** confident")
     with seen:
-        st.plotly_chart(plots.digit_image(prediction.prepared.image, "What the model sees: 28×28"),
-                        key="seen", config=NO_CHART_BAR)
+        figure = plots.digit_image(prediction.prepared.image)
+        figure.update_layout(height=160)
+        st.plotly_chart(figure, key="seen", config=NO_CHART_BAR)
+        st.caption("What the model sees: 28×28 pixels")
+    bars = plots.probability_bars(prediction.probabilities)
+    bars.update_xaxes(type="category")  # every digit labelled (plotly reads "0".."9" as numbers)
+    st.plotly_chart(bars, key="bars", config=NO_CHART_BAR)
 
 
 def show_steps(prediction: Prediction) -> None:
@@ -154,11 +163,13 @@ def show_steps(prediction: Prediction) -> None:
 
 @st.fragment(run_every=1)
 def training_progress(job_id: str) -> None:
-    job = next((j for j in job_queue().jobs_of(owner()) if j.id == job_id), None)
+    queue = job_queue()
+    queue.touch(owner())  # we are watching (also when the page runs without app.py's sidebar)
+    job = next((j for j in queue.jobs_of(owner()) if j.id == job_id), None)
     if job is None or job.ended:
         st.rerun()  # the whole page: the picker now lists the new run
     if job.state == QUEUED:
-        st.info(f"Waiting for the trainer: number {job_queue().position(job)} in the queue.")
+        st.info(f"Waiting for the trainer: number {queue.position(job)} in the queue.")
     elif job.snapshot is None:
         st.progress(0.0, text="Training is starting (loading MNIST)…")
     else:
@@ -203,7 +214,7 @@ with left:
                        drawing_mode="freedraw", initial_drawing={"objects": [], "nonce": state.canvas_nonce},
                        return_image_data=True, key="canvas", on_change=_drawn)
     drawing, drawing_error = read_drawing(canvas)
-    st.button("Clear", key="clear", on_click=_clear, args=(canvas.image_bytes,))
+    st.button("Clear", key="clear", on_click=_clear)
     if drawing_error:
         st.error(drawing_error)
     upload = st.file_uploader("…or upload a photo or scan of one digit", type=UPLOAD_TYPES, key="upload",
@@ -237,7 +248,8 @@ with right:
                         "appears here.")
             elif prediction is None:
                 st.info(f"No digit found in the {source}: only a few specks or faint marks. "
-                        "Draw a digit, filling most of the canvas.")
+                        + ("Draw a digit, filling most of the canvas." if source == DRAWING else
+                           "Upload a sharper, closer picture of one dark digit on light paper."))
             else:
                 if drawing is not None and photo_ok:
                     st.caption(f"Classifying the {source}.")

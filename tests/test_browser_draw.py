@@ -47,10 +47,17 @@ def test_drawing_digits_with_the_mouse_shows_the_right_answer(good_run_dir, tmp_
     from playwright.sync_api import expect
 
     with serve_app(env={"CNN_RUNS_DIR": str(runs)}) as url, browser_page() as page:
+        # Open the app's front door first and wait for app.py's own navigation ("Draw", not
+        # "draw"). A folder named pages/ beside app.py makes a fresh streamlit process serve
+        # requests the old "pages directory" way until app.py has called st.navigation once:
+        # /draw first would run pages/draw.py alone, without app.py's frame.
+        page.goto(url)
+        expect(page.get_by_role("link", name="Draw", exact=True)).to_be_visible(timeout=60_000)
         page.goto(f"{url}/draw")
         surface = page.locator("canvas.upper-canvas")
-        expect(surface).to_be_visible()
-        expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible()
+        expect(surface).to_be_visible(timeout=60_000)
+        prompt = page.get_by_text("Draw a digit on the canvas")
+        expect(prompt).to_be_visible(timeout=90_000)  # the model is loaded first
         answer = page.get_by_role("heading", name=ANSWER)
         seen = {}
         for digit, strokes in DIGITS.items():
@@ -58,13 +65,13 @@ def test_drawing_digits_with_the_mouse_shows_the_right_answer(good_run_dir, tmp_
             for points in strokes:
                 stroke(page, box, points)
             try:
-                expect(answer).to_have_text(re.compile(rf"^Prediction: {digit}\b"), timeout=20_000)
+                expect(answer).to_have_text(re.compile(rf"^Prediction: {digit}\b"), timeout=60_000)
             except AssertionError:
                 pass
             seen[digit] = answer.inner_text() if answer.count() else "(no answer)"
             page.get_by_role("button", name="Clear", exact=True).click()
-            expect(answer).to_have_count(0)
-            expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible()
+            expect(answer).to_have_count(0, timeout=30_000)
+            expect(prompt).to_be_visible(timeout=30_000)
             page.wait_for_timeout(1000)  # let the canvas load its new, empty drawing before the next strokes
         right = [d for d, text in seen.items() if text.startswith(f"Prediction: {d}")]
         assert len(right) == len(DIGITS), seen
