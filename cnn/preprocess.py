@@ -541,8 +541,9 @@ def decode_image(data: bytes) -> np.ndarray:
     except CnnError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise CnnError("The image claims to be far larger than its file (a decompression "
-                       "bomb), so it was not opened. Upload an ordinary picture of a digit.") from e
+        raise CnnError(f"The image has more than the {MAX_PIXELS // 1_000_000} megapixels accepted (or claims "
+                       "to: a decompression bomb), so it was not opened. Shrink or crop it around "
+                       "the digit and upload it again.") from e
     except MemoryError as e:
         raise CnnError("The image is too large to open. Upload a smaller picture of a digit.") from e
     except Exception as e:  # PIL raises many types for bad files: never let them escape

@@ -11,6 +11,25 @@ from cnn.jobs import RUNNING, QUEUED, job_queue
 HEARTBEAT_SECONDS = 1.0
 
 
+def _leave_pages_folder_mode() -> None:
+    """Run every page inside app.py's frame, even the first request after a start.
+
+    Because the app has a pages/ folder, a freshly started server runs each page script
+    on its own (Streamlit's old multipage mode) until app.py has called st.navigation
+    once. A first visit to /draw would then miss the frame: layout, sidebar, heartbeat.
+    This module is first imported either by app.py or, in that old mode, by a page; in
+    the second case switch the mode off and rerun, so app.py runs and routes to the page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_folder_mode()
+
+
 def owner() -> str:
     """This browser session's id: jobs and drawings belong to it."""
     if "owner" not in st.session_state:

@@ -116,7 +116,7 @@ def test_fuzzed_uploads_are_classified_or_refused_cleanly(good_run):
     "make, message",
     [
         (lambda: Image.new("L", (5000, 10)), "largest accepted"),
-        (lambda: Image.new("1", (4096, 4096)), "largest accepted|decompression bomb"),  # 16.8 Mpixel, tiny file
+        (lambda: Image.new("1", (4096, 4096)), "megapixels accepted"),  # 16.8 Mpixel, tiny file
     ],
 )
 def test_huge_dimensions_are_refused_before_decoding(make, message):

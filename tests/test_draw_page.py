@@ -235,7 +235,7 @@ def test_bad_uploads_give_a_clear_error_and_the_drawing_still_works(good_run, mn
         data, hint = photo_of(x[5])[:600], "not a readable image"
     elif kind == "huge image":
         # Refused by our size check, or by Pillow's bomb guard (tightened to our limit) first.
-        data, hint = png(np.full((6000, 6000), 255, np.uint8)), ("largest accepted", "decompression bomb")
+        data, hint = png(np.full((6000, 6000), 255, np.uint8)), ("largest accepted", "megapixels accepted")
     else:
         data, hint = b"\x89PNG" + bytes(MAX_UPLOAD_BYTES), "too large"
     at = run_with(page(), draw_digit(x[1], size=200, center=(140, 140), pen=18))

@@ -365,11 +365,11 @@ def test_empty_and_over_size_uploads_raise_cnn_error():
 
 
 def test_decompression_bombs_are_refused_before_decoding():
-    with pytest.raises(CnnError, match="far larger|largest accepted"):
+    with pytest.raises(CnnError, match="decompression bomb"):
         decode_image(png_claiming(20000, 20000, rows=20000))          # ~50 kB claiming 400 Mpixel
     with pytest.raises(CnnError, match="largest accepted"):
         decode_image(png_claiming(MAX_SIDE + 1000, 64))                # over our side limit
-    with pytest.raises(CnnError, match="largest accepted"):
+    with pytest.raises(CnnError, match="megapixels accepted|largest accepted"):
         decode_image(png_claiming(4000, 4096))                         # over 16 Mpixel
 
 
