@@ -217,3 +217,47 @@ def knob_scatter(points: dict[str, Sequence], labels: dict[str, str] | None = No
     fig.update_yaxes(title_text="test accuracy", col=1)
     fig.update_layout(height=60 + 240 * rows, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
+
+
+# ---------------------------------------------------------------------------------------
+# Looking inside the network (the Draw page's "Look inside" views)
+# ---------------------------------------------------------------------------------------
+
+DIVERGING = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]  # negative blue, zero white, positive red
+
+
+def saliency_overlay(image: np.ndarray, saliency: np.ndarray, title: str = "") -> go.Figure:
+    """The 28x28 input in grey with the saliency laid over it, red to yellow as it grows.
+
+    Both in [0, 1]. One RGB picture (``go.Image``), each pixel a crisp square; hovering a
+    pixel gives its ink and saliency."""
+    ink = np.clip(np.asarray(image, np.float32), 0, 1)
+    s = np.clip(np.asarray(saliency, np.float32), 0, 1)
+    paper = (1 - 0.7 * ink)[..., None] * np.array([255, 255, 255], np.float32)  # ink dark grey, so red shows on it
+    hot = np.stack([np.full_like(s, 255), 40 + 215 * s, np.zeros_like(s)], axis=-1)  # red -> yellow
+    alpha = np.clip(1.5 * s, 0, 1)[..., None]  # faint saliency still visible
+    rgb = np.round(paper * (1 - alpha) + hot * alpha).astype(np.uint8)
+    text = [[f"ink {ink[r, c]:.2f}, saliency {s[r, c]:.2f}" for c in range(s.shape[1])] for r in range(s.shape[0])]
+    fig = go.Figure(go.Image(z=rgb, name="saliency", text=text,
+                             hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(title=title or None, height=280, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0})
+    return fig
+
+
+def tile_grid(grid: np.ndarray, title: str = "", *, name: str = "", colorscale="viridis", zmin: float = 0.0,
+              zmax: float = 1.0, width: int = 450, max_height: int = 520) -> go.Figure:
+    """A grid of tiles from ``cnn.explain.tile`` (NaN gaps between them), crisp pixels.
+
+    The height follows the grid's shape for a chart about ``width`` pixels wide, so the tiles
+    fill the chart instead of floating in white space."""
+    a = np.asarray(grid, np.float32)  # half the bytes sent per stroke
+    top = 30 if title else 0
+    height = int(min(max_height, max(100, width * a.shape[0] / a.shape[1] + top)))
+    fig = go.Figure(go.Heatmap(z=a, name=name or None, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=False,
+                               hoverongaps=False, hovertemplate="%{z:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(title=title or None, height=height, margin={"l": 0, "r": 0, "t": top, "b": 0})
+    return fig

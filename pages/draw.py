@@ -2,9 +2,11 @@
 the ten probabilities it gives.
 
 Read top to bottom: the model picker, the inputs (canvas, pen, Clear, upload), then the
-answer beside them. The canvas reruns the page once per stroke; each rerun classifies the
-current input again (a few milliseconds). With no saved run the page trains the fast
-default right here.
+answer beside them, then two views behind toggles: how the input was prepared, and a look
+inside the network (saliency, each conv layer's maps, the first layer's filters). The canvas
+reruns the page once per stroke; each rerun classifies the current input again (a few
+milliseconds, and ~10 ms more with the look inside on). With no saved run the page trains
+the fast default right here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn import plots
+from cnn import explain, plots
 from cnn.config import DEFAULT_PRESET, PRESETS
 from cnn.errors import CnnError
 from cnn.jobs import QUEUED, job_queue
@@ -28,6 +30,9 @@ NO_CHART_BAR = {"displayModeBar": False}
 
 state = st.session_state
 state.setdefault("canvas_nonce", 0)  # bumped by Clear: a new initial drawing empties the canvas
+for toggle in ("steps", "inside"):  # keep a view switched on while the canvas is blank (Streamlit
+    if toggle in state:             # forgets widgets that a run does not draw)
+        state[toggle] = state[toggle]
 
 
 # ---------------------------------------------------------------------------------------
@@ -161,6 +166,47 @@ def show_steps(prediction: Prediction) -> None:
                    "mass lands on the middle, the cross at (14, 14).")
 
 
+def show_inside(model, prediction: Prediction) -> None:
+    """What the network does with this input: which pixels mattered, what each conv layer
+    outputs, and the patterns the first layer learned. Computed only while shown."""
+    explainer = explain.explainer_for(model)  # traced once per model, shared by every session
+    image, digit = prediction.prepared.image, prediction.digit
+    saliency = explainer.saliency(image, digit)
+    layers = explainer.activations(image)
+    filters = explain.first_layer_filters(model)  # (k, k, n), signed weights
+
+    st.subheader("Inside the network", anchor=False)
+    why, learned = st.columns([2, 3], gap="large")
+    with why:
+        st.plotly_chart(plots.saliency_overlay(image, saliency, f"Saliency: why {digit}"),
+                        key="inside_saliency", config=NO_CHART_BAR)
+        st.caption(f"The pixels that pushed the answer towards {digit}, in red, turning yellow where "
+                   "they pushed hardest; grey ink without colour hardly mattered.")
+    with learned:
+        k, n = filters.shape[0], filters.shape[2]
+        top = float(abs(filters).max()) or 1.0  # one symmetric scale: weights are signed
+        grid = explain.tile(filters, columns=8, normalise=False)
+        st.plotly_chart(plots.tile_grid(grid, f"First layer: its {n} filters, {k}×{k} weights each", name="filters",
+                                        colorscale=plots.DIVERGING, zmin=-top, zmax=top, width=540),
+                        key="inside_filters", config=NO_CHART_BAR)
+        st.caption("The patterns the first layer learned: each filter slides over the whole image and "
+                   "answers strongly where the ink matches its red weights and avoids its blue ones.")
+    for row in range(0, len(layers), 2):
+        for column, (name, maps) in zip(st.columns(2, gap="large"), layers[row:row + 2]):
+            h, w, n = maps.shape
+            with column:
+                st.plotly_chart(plots.tile_grid(explain.tile(maps, columns=8), f"{name}: {n} maps, {h}×{w} each",
+                                                name=name),
+                                key=f"inside_{name}", config=NO_CHART_BAR)
+                if name == layers[0][0]:
+                    st.caption("Each square is one filter's response to your drawing: bright where it found "
+                               "its pattern, dark where it did not (each square scaled on its own).")
+                else:
+                    st.caption("Each square is one filter of a deeper layer, which combines the maps before "
+                               "it: bright where a larger piece of a digit, a curve, a corner or a stroke's "
+                               "end, sits.")
+
+
 @st.fragment(run_every=1)
 def training_progress(job_id: str) -> None:
     queue = job_queue()
@@ -258,3 +304,7 @@ with right:
 if prediction is not None and st.toggle("How it was prepared", key="steps",
                                         help="The steps that turn your input into the model's 28×28 input"):
     show_steps(prediction)
+
+if prediction is not None and st.toggle("Look inside the network", key="inside",
+                                        help="Which pixels mattered, and what each layer of the network sees"):
+    show_inside(classifier.model, prediction)

@@ -201,6 +201,78 @@ def test_how_it_was_prepared_shows_the_three_steps(good_run, mnist):
 
 
 # ---------------------------------------------------------------------------------------
+# Look inside the network
+# ---------------------------------------------------------------------------------------
+
+INSIDE = ["inside_saliency", "inside_filters", "inside_conv1", "inside_conv2"]
+
+
+def inside_keys(at: AppTest) -> list[str]:
+    return sorted(k for c in charts(at) if (k := getattr(c, "key", None) or "").startswith("inside_"))
+
+
+def test_look_inside_shows_saliency_every_conv_layer_and_the_filters(good_run, mnist):
+    x, _ = mnist
+    at = run_with(page(), draw_digit(x[7], size=200, center=(140, 140), pen=18))
+    digit = shown_digit(at)
+    assert at.toggle(key="inside").value is False and len(charts(at)) == 2, "off by default"
+    at.toggle(key="inside").set_value(True).run()
+    assert not at.exception and not at.error
+    assert len(charts(at)) == 2 + 4 and inside_keys(at) == sorted(INSIDE)
+
+    saliency = chart(at, "inside_saliency")
+    (trace,) = saliency["data"]
+    assert trace["type"] == "image" and trace["name"] == "saliency"
+    assert values(trace["z"]).shape == (28, 28, 3)
+    assert saliency["layout"]["title"]["text"] == f"Saliency: why {digit}"
+
+    f = good_run.config.filters  # 16 for the fast default
+    for key, n, side in (("inside_conv1", f, 28), ("inside_conv2", 2 * f, 14)):
+        spec = chart(at, key)
+        (trace,) = spec["data"]
+        assert trace["type"] == "heatmap" and trace["name"] == key.removeprefix("inside_")
+        rows = -(-n // 8)
+        assert values(trace["z"]).shape == (rows * (side + 1) - 1, 8 * (side + 1) - 1), "n maps, 8 a row"
+        assert spec["layout"]["title"]["text"].startswith(f"{trace['name']}: {n} maps, {side}×{side}")
+    filters = chart(at, "inside_filters")["data"][0]
+    assert filters["name"] == "filters" and filters["zmin"] == -filters["zmax"] < 0, "signed weights"
+    assert values(filters["z"]).shape == (2 * 4 - 1, 8 * 4 - 1)  # 16 filters of 3x3
+    assert any("bright where it found its pattern" in c.value for c in at.caption)
+
+    at.toggle(key="inside").set_value(False).run()
+    assert not at.exception and len(charts(at)) == 2 and not inside_keys(at)
+
+
+def test_look_inside_computes_nothing_while_off_and_is_not_offered_without_a_digit(good_run, mnist,
+                                                                                     monkeypatch):
+    import cnn.explain
+
+    calls = []
+    monkeypatch.setattr(cnn.explain, "explainer_for", lambda model: calls.append(model))
+    x, _ = mnist
+    at = run_with(page(), draw_digit(x[8], size=200, center=(140, 140), pen=18))
+    assert shown_digit(at) is not None and not calls and not inside_keys(at)
+
+    at = run_with(page(), None)  # a blank canvas: no answer, nothing to look inside
+    assert not [t for t in at.get("toggle") if getattr(t, "key", None) == "inside"]
+    assert not charts(at) and not calls
+
+
+def test_look_inside_stays_on_across_clear_and_follows_the_next_drawing(good_run, mnist):
+    x, y = mnist
+    i, j = next((i, j) for i in range(10) for j in range(10) if y[i] != y[j])
+    at = run_with(page(), draw_digit(x[i], size=200, center=(140, 140), pen=18))
+    at.toggle(key="inside").set_value(True).run()
+    first = chart(at, "inside_saliency")["layout"]["title"]["text"]
+    at.button(key="clear").click().run()
+    assert not at.exception and not charts(at)
+    run_with(at, draw_digit(x[j], size=200, center=(140, 140), pen=18))
+    assert at.toggle(key="inside").value is True, "still on after Clear"
+    assert inside_keys(at) == sorted(INSIDE)
+    assert chart(at, "inside_saliency")["layout"]["title"]["text"] == f"Saliency: why {shown_digit(at)}" != first
+
+
+# ---------------------------------------------------------------------------------------
 # Uploads
 # ---------------------------------------------------------------------------------------
 
