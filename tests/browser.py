@@ -31,6 +31,14 @@ def require_chromium() -> None:
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 
+def screenshot_path(name: str, tmp_path: Path) -> Path:
+    """Where a test's screenshot goes: docs/ (the README's pictures) when UPDATE_SCREENSHOTS=1,
+    else the test's temporary folder, so an ordinary test run changes no tracked file."""
+    folder = ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(exist_ok=True)
+    return folder / name
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

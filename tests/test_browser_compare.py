@@ -1,13 +1,13 @@
 """The Compare page in a real browser: two saved runs, their table and overlaid curves.
 
-Also takes the README's picture of the page (docs/compare.png).
+Also takes the README's picture of the page (docs/compare.png, with UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from browser import ROOT, browser_page, require_chromium, serve_app
+from browser import browser_page, require_chromium, screenshot_path, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +44,5 @@ def test_the_table_and_the_overlaid_curves_render(tmp_path, tiny_result, tiny_co
                                   "4 filters, no dropout", "4 filters, no dropout · validation"}, names
         expect(page.get_by_test_id("stException")).to_have_count(0)
 
-        docs = ROOT / "docs"
-        docs.mkdir(exist_ok=True)
         page.wait_for_timeout(500)  # let the charts finish their first transition
-        page.screenshot(path=str(docs / "compare.png"))
+        page.screenshot(path=str(screenshot_path("compare.png", tmp_path)))

@@ -1,7 +1,7 @@
 """The Draw page's "Look inside the network" in a real browser: a digit drawn with the mouse,
 the toggle switched on, the saliency and every layer's maps drawn by plotly.
 
-Also takes the README's picture of the Draw page (docs/draw.png).
+Also takes the README's picture of the Draw page (docs/draw.png, with UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from browser import ROOT, browser_page, require_chromium, serve_app
+from browser import browser_page, require_chromium, screenshot_path, serve_app
 from test_browser_draw import DIGITS, stroke
 
 pytestmark = pytest.mark.browser
@@ -61,6 +61,4 @@ def test_look_inside_renders_for_a_drawn_digit(good_run_dir, tmp_path):
         height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
         page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height), 4000))})
         page.wait_for_timeout(800)  # let plotly redraw at the new size
-        docs = ROOT / "docs"
-        docs.mkdir(exist_ok=True)
-        page.screenshot(path=str(docs / "draw.png"))
+        page.screenshot(path=str(screenshot_path("draw.png", tmp_path)))
