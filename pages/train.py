@@ -12,7 +12,8 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn import plots
-from cnn.config import ARCHITECTURES, DEFAULT_PRESET, PRESETS, SCHEDULES, ConfigError, TrainConfig, knob_range, preset_of
+from cnn.config import (ARCHITECTURES, DEFAULT_PRESET, PRESETS, SCHEDULES, ConfigError, TrainConfig, knob_range,
+                        preset_of)
 from cnn.data import load_mnist
 from cnn.errors import CnnError
 from cnn.jobs import CANCELLED, FAILED, QUEUED, Job, job_queue
@@ -62,7 +63,8 @@ def follow_knobs() -> None:
 def field(name: str, problems: dict[str, str], disabled: bool = False) -> None:
     """The input for one TrainConfig field, its problem (if any) right under it."""
     meta, label = knob_range(name), LABELS[name]
-    common = dict(key=name, help=meta["help"], on_change=follow_knobs, disabled=disabled, persist_state="session")
+    common = {"key": name, "help": meta["help"], "on_change": follow_knobs, "disabled": disabled,
+              "persist_state": "session"}
     if meta["choices"]:
         st.selectbox(label, meta["choices"], **common)
     elif isinstance(getattr(PRESETS[DEFAULT_PRESET], name), bool):
@@ -95,7 +97,7 @@ def checked_form() -> tuple[TrainConfig | None, dict[str, str]]:
 def start() -> None:
     """Start pressed: queue the job before the page redraws, so the page shows it at once."""
     config, problems = checked_form()
-    if problems:
+    if problems or active(latest_job()):  # a stale or double click
         return
     try:
         job_queue().submit(owner(), config, st.session_state.run_name.strip() or None)
@@ -109,8 +111,12 @@ def latest_job() -> Job | None:
     return jobs[-1] if jobs else None
 
 
+def active(job: Job | None) -> bool:
+    return job is not None and not job.ended
+
+
 def duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
@@ -133,6 +139,7 @@ def live(job: Job) -> None:
     if job.ended:
         st.rerun()  # the whole page, so the results section appears
     queue = job_queue()
+    queue.touch(owner())  # someone is watching this job
     if job.state == QUEUED:
         st.info(f"Waiting for the trainer: number {queue.position(job)} in the queue.")
     elif job.snapshot is None:
@@ -164,7 +171,8 @@ def saved(job: Job) -> None:
     st.success(f"Saved as “{job.run.name}”: it now appears on the Draw page.")
     st.page_link("pages/draw.py", label="Draw a digit for it to read", icon="✍️")
     name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
-    new_name = name_col.text_input("Rename this run", value=job.run.name, key=f"rename_{job.run.id}", max_chars=80)
+    new_name = name_col.text_input("Rename this run", value=job.run.name, key=f"rename_{job.run.id}",
+                                   max_chars=80)
     if button_col.button("Rename", key="rename") and new_name.strip() != job.run.name:
         try:
             job.run = rename_run(job.run.id, new_name, job.run.path.parent)
@@ -209,7 +217,8 @@ def results(job: Job) -> None:
     acc.metric("Test accuracy", f"{test.accuracy:.2%}")
     loss.metric("Test loss", f"{test.loss:.3f}")
     mistakes.metric("Mistakes", f"{len(test.misclassified):,}", help="test digits it misread, of 10,000")
-    seconds.metric("Training time", duration(result.train_seconds), help=f"{result.images_per_s:,.0f} images per second")
+    seconds.metric("Training time", duration(result.train_seconds),
+                   help=f"{result.images_per_s:,.0f} images per second")
     curves(job, "final")
     left, right = st.columns(2)
     left.markdown("**Confusion matrix**: each row a true digit, each column what the model read")
@@ -226,7 +235,7 @@ st.session_state.setdefault("preset", DEFAULT_PRESET)
 st.session_state.setdefault("run_name", "")
 config, problems = checked_form()
 job = latest_job()
-busy = job is not None and not job.ended
+busy = active(job)
 
 st.title("Train a network")
 st.write("Choose how long to train and how big the network is, press **Start**, and watch it learn. "
@@ -259,8 +268,9 @@ with st.expander("Advanced", expanded=any(name not in KNOBS for name in problems
 
 if config is not None:
     st.markdown(f"**Model:** {describe(config)}")
-    st.caption(f"{config.epochs} epochs × {config.steps_per_epoch} steps of {config.batch_size} images; "
-               f"{config.fit_images:,} training and {config.validation_images:,} validation images.")
+    st.caption(f"{config.epochs} epoch{'s' * (config.epochs > 1)} × {config.steps_per_epoch} steps of "
+               f"{config.batch_size} images; {config.fit_images:,} training and {config.validation_images:,} "
+               "validation images.")
 else:
     st.markdown("**Model:** fix the settings marked in red to see it.")
 

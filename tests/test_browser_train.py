@@ -13,7 +13,7 @@ LOSS_POINTS = """() => {
   return chart && chart.data ? chart.data[0].x.length : null;
 }"""
 PROGRESS_TEXT = """() => {
-  const bar = document.querySelector('[data-testid="stProgress"]');
+  const bar = document.querySelector('[data-testid="stMainBlockContainer"] [data-testid="stProgress"]');
   return bar ? bar.innerText : null;
 }"""
 

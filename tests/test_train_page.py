@@ -262,3 +262,15 @@ def test_a_failed_save_can_be_retried(at, queue, runs_dir):
     at.button(key="save_again").click().run()
     assert job.run is not None and [r.id for r in list_runs(runs_dir)] == [job.run.id]
     assert any("Saved as" in s.value for s in at.success)
+
+
+def test_streamlit_leaves_the_keras_session_alone(at, monkeypatch):
+    """Streamlit clears keras' session after every run unless told not to (pages/shared.py);
+    under a watched training job that made training 20-70x slower."""
+    from cnn.runtime import keras
+
+    cleared = []
+    monkeypatch.setattr(keras().backend, "clear_session", lambda *a, **k: cleared.append(1))
+    at.run()
+    at.switch_page("pages/home.py").run()
+    assert not at.exception and cleared == []
