@@ -148,7 +148,7 @@ def config_problems(config: TrainConfig) -> dict[str, str]:
             )
         else:
             problems["kernel_size"] = f"a {config.kernel_size}x{config.kernel_size} kernel is too big for this layout"
-    if config.architecture == "compact" and config.kernel_size > 28 // 2 ** (config.conv_blocks - 1):
+    elif config.architecture == "compact" and config.kernel_size > 28 // 2 ** (config.conv_blocks - 1):
         problems["kernel_size"] = (
             f"a {config.kernel_size}x{config.kernel_size} kernel is larger than the "
             f"{28 // 2 ** (config.conv_blocks - 1)}x{28 // 2 ** (config.conv_blocks - 1)} feature map of the last block"

@@ -82,8 +82,8 @@ def confusion_heatmap(confusion: Sequence[Sequence[int]]) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=off, x=[str(d) for d in range(10)], y=[str(d) for d in range(10)],
                                colorscale="Reds", showscale=False, text=c, texttemplate="%{text}",
                                hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title="true digit")
-    fig.update_xaxes(title="predicted digit", side="top")
+    fig.update_yaxes(autorange="reversed", title="true digit", dtick=1)
+    fig.update_xaxes(title="predicted digit", side="top", dtick=1)
     fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
 
