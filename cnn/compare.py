@@ -17,21 +17,19 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from cnn.config import TrainConfig
+from cnn.config import TrainConfig, knob_range
 from cnn.errors import CnnError
 from cnn.store import META_FILE, MODEL_FILE, RunInfo
 from cnn.train import History
 
 ALWAYS = ("epochs", "filters", "dropout")  # the knobs everyone sees: always a column
 SETTINGS = tuple(f.name for f in fields(TrainConfig))  # in the Train page's order
-LABELS = {"lr_schedule": "learning-rate schedule", "batch_norm": "batch normalisation",
-          "train_size": "training images", "validation_split": "validation share", "rotation": "rotation (°)"}
 X_AXES = {"step": "training step", "epoch": "epoch", "time": "seconds of training"}
 
 
 def label(setting: str) -> str:
     """A setting's name for people: ``batch_size`` -> 'batch size'."""
-    return LABELS.get(setting, setting.replace("_", " "))
+    return knob_range(setting)["label"].lower()
 
 
 def shown(value: Any) -> str:

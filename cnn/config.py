@@ -30,34 +30,34 @@ SCHEDULES = {
 }
 
 
-def _knob(default: Any, low: Any = None, high: Any = None, *, choices: Any = None, help: str = "") -> Any:
-    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "help": help})
+def _knob(default: Any, low: Any = None, high: Any = None, *, choices: Any = None, label: str, help: str) -> Any:
+    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "label": label, "help": help})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     # The knobs everyone sees.
-    epochs: int = _knob(3, 1, 50, help="passes over the training images")
-    filters: int = _knob(16, 4, 128, help="filters in the first convolution (later blocks double it)")
-    dropout: float = _knob(0.25, 0.0, 0.8, help="share of units switched off at random while training")
+    epochs: int = _knob(3, 1, 50, label="Epochs", help="passes over the training images")
+    filters: int = _knob(16, 4, 128, label="Filters", help="filters in the first convolution (later blocks double it)")
+    dropout: float = _knob(0.25, 0.0, 0.8, label="Dropout", help="share of units switched off at random while training")
     # Advanced.
-    architecture: str = _knob("compact", choices=tuple(ARCHITECTURES), help="the layer layout")
-    conv_blocks: int = _knob(2, 1, 6, help="conv + pool blocks (compact layout)")
-    batch_norm: bool = _knob(False, help="normalise each conv block's output (compact layout)")
-    kernel_size: int = _knob(3, 2, 7, help="side of each convolution kernel")
-    dense_units: int = _knob(128, 16, 1024, help="units in the hidden dense layer")
-    batch_size: int = _knob(128, 8, 2048, help="images per training step")
-    learning_rate: float = _knob(5e-3, 1e-5, 2.0, help="peak learning rate")
-    lr_schedule: str = _knob("onecycle", choices=tuple(SCHEDULES), help="how the learning rate changes")
-    optimizer: str = _knob("adam", choices=OPTIMIZERS, help="the update rule")
-    augment: bool = _knob(True, help="random shifts, rotations, scaling and stroke thickness")
-    shift: float = _knob(0.12, 0.0, 0.3, help="largest random shift, as a share of the image side")
-    rotation: float = _knob(12.0, 0.0, 45.0, help="largest random rotation, in degrees")
-    scale: float = _knob(0.12, 0.0, 0.4, help="largest random zoom in or out, as a share")
-    thickness: float = _knob(0.3, 0.0, 1.0, help="chance that a stroke is made thicker or thinner")
-    train_size: int = _knob(TRAIN_IMAGES, 200, TRAIN_IMAGES, help="training images used (small = quick demo)")
-    validation_split: float = _knob(0.1, 0.02, 0.5, help="share of those images held out to validate")
-    seed: int = _knob(0, 0, 2**31 - 1, help="random seed (same seed, same data order and start)")
+    architecture: str = _knob("compact", choices=tuple(ARCHITECTURES), label="Architecture", help="the layer layout")
+    conv_blocks: int = _knob(2, 1, 6, label="Conv blocks", help="conv + pool blocks (compact layout)")
+    batch_norm: bool = _knob(False, label="Batch normalisation", help="normalise each conv block's output (compact layout)")
+    kernel_size: int = _knob(3, 2, 7, label="Kernel size", help="side of each convolution kernel")
+    dense_units: int = _knob(128, 16, 1024, label="Dense units", help="units in the hidden dense layer")
+    batch_size: int = _knob(128, 8, 2048, label="Batch size", help="images per training step")
+    learning_rate: float = _knob(5e-3, 1e-5, 2.0, label="Learning rate", help="peak learning rate")
+    lr_schedule: str = _knob("onecycle", choices=tuple(SCHEDULES), label="Learning-rate schedule", help="how the learning rate changes")
+    optimizer: str = _knob("adam", choices=OPTIMIZERS, label="Optimizer", help="the update rule")
+    augment: bool = _knob(True, label="Augment the training images", help="random shifts, rotations, scaling and stroke thickness")
+    shift: float = _knob(0.12, 0.0, 0.3, label="Shift", help="largest random shift, as a share of the image side")
+    rotation: float = _knob(12.0, 0.0, 45.0, label="Rotation (degrees)", help="largest random rotation, in degrees")
+    scale: float = _knob(0.12, 0.0, 0.4, label="Zoom", help="largest random zoom in or out, as a share")
+    thickness: float = _knob(0.3, 0.0, 1.0, label="Stroke thickness", help="chance that a stroke is made thicker or thinner")
+    train_size: int = _knob(TRAIN_IMAGES, 200, TRAIN_IMAGES, label="Training images", help="training images used (small = quick demo)")
+    validation_split: float = _knob(0.1, 0.02, 0.5, label="Validation share", help="share of those images held out to validate")
+    seed: int = _knob(0, 0, 2**31 - 1, label="Seed", help="random seed (same seed, same data order and start)")
 
     def __post_init__(self) -> None:
         problems = config_problems(self)
@@ -101,7 +101,7 @@ class ConfigError(CnnError):
 
 
 def knob_range(name: str) -> dict[str, Any]:
-    """The allowed values of a field (``low``, ``high``, ``choices``, ``help``) for forms and flags."""
+    """A field's form facts (``low``, ``high``, ``choices``, ``label``, ``help``) for forms, tables and flags."""
     return dict(next(f for f in fields(TrainConfig) if f.name == name).metadata)
 
 

@@ -22,16 +22,11 @@ from cnn.store import clean_name, rename_run
 from cnn.train import Snapshot, TestMetrics
 from pages.shared import owner
 
-LABELS = {  # every TrainConfig field, in form order, with its label
-    "epochs": "Epochs", "filters": "Filters", "dropout": "Dropout",
-    "architecture": "Architecture", "conv_blocks": "Conv blocks", "batch_norm": "Batch normalisation",
-    "kernel_size": "Kernel size", "dense_units": "Dense units",
-    "batch_size": "Batch size", "learning_rate": "Learning rate", "lr_schedule": "Learning-rate schedule",
-    "optimizer": "Optimizer", "train_size": "Training images", "validation_split": "Validation share",
-    "seed": "Seed",
-    "augment": "Augment the training images", "shift": "Shift", "rotation": "Rotation (degrees)",
-    "scale": "Zoom", "thickness": "Stroke thickness",
-}
+FORM_ORDER = (  # every TrainConfig field, as the form shows them
+    "epochs", "filters", "dropout", "architecture", "conv_blocks", "batch_norm", "kernel_size", "dense_units",
+    "batch_size", "learning_rate", "lr_schedule", "optimizer", "train_size", "validation_split", "seed",
+    "augment", "shift", "rotation", "scale", "thickness",
+)
 KNOBS = ("epochs", "filters", "dropout")
 SLIDER_STEPS = {"epochs": 1, "filters": 1, "dropout": 0.05, "shift": 0.01, "rotation": 1.0, "scale": 0.01,
                 "thickness": 0.05, "validation_split": 0.01}
@@ -42,7 +37,7 @@ GALLERY, GALLERY_COLUMNS = 24, 8
 
 # --- the form ------------------------------------------------------------------------------
 def form_values() -> dict:
-    return {name: st.session_state[name] for name in LABELS}
+    return {name: st.session_state[name] for name in FORM_ORDER}
 
 
 def apply_preset() -> None:
@@ -62,7 +57,8 @@ def follow_knobs() -> None:
 
 def field(name: str, problems: dict[str, str], disabled: bool = False) -> None:
     """The input for one TrainConfig field, its problem (if any) right under it."""
-    meta, label = knob_range(name), LABELS[name]
+    meta = knob_range(name)
+    label = meta["label"]
     common = {"key": name, "help": meta["help"], "on_change": follow_knobs, "disabled": disabled,
               "persist_state": "session"}
     if meta["choices"]:
@@ -285,7 +281,7 @@ if "start_error" in st.session_state:
     st.error(st.session_state.pop("start_error"))
 if problems:
     st.caption("Start is off until the settings marked in red are fixed: "
-               + ", ".join(LABELS.get(name, "Run name") for name in problems) + ".")
+               + ", ".join(knob_range(name)["label"] if name != "run_name" else "Run name" for name in problems) + ".")
 elif busy:
     st.caption("Your network is training: stop it (or let it finish) to start another.")
 queue = job_queue()
