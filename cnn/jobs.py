@@ -117,11 +117,6 @@ class JobQueue:
         for job in self.jobs_of(owner):
             job.last_seen = now
 
-    def active(self) -> int:
-        """Jobs running or waiting, across all sessions."""
-        with self._cond:
-            return sum(1 for j in self._jobs.values() if j.state in (QUEUED, RUNNING))
-
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop everything (for tests and process exit): running jobs stop and are saved."""
         with self._cond:
