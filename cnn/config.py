@@ -191,9 +191,3 @@ DEFAULT_PRESET = "fast default"
 def preset_of(config: TrainConfig) -> str | None:
     """The preset ``config`` equals, if any."""
     return next((name for name, preset in PRESETS.items() if preset == config), None)
-
-
-def changed_fields(config: TrainConfig, base: TrainConfig | None = None) -> dict[str, Any]:
-    """Fields of ``config`` that differ from ``base`` (the fast default by default)."""
-    base = base or PRESETS[DEFAULT_PRESET]
-    return {f.name: getattr(config, f.name) for f in fields(config) if getattr(config, f.name) != getattr(base, f.name)}
