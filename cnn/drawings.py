@@ -14,14 +14,12 @@ Only numpy and Pillow; the data comes straight from data/mnist.npz.
 
 from __future__ import annotations
 
-import functools
 import math
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-MNIST_PATH = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
+from cnn.data import load_mnist
 
 UPSAMPLE = 3          # the digit is thinned at 3x its 28x28 resolution, for a smoother skeleton
 SUPERSAMPLE = 4       # the pen is stamped at 4x the canvas resolution, then averaged down
@@ -169,14 +167,6 @@ def draw_digit(digit_28: np.ndarray, *, canvas: int = 280, size: float, center: 
 # An evaluation set of drawings
 # ---------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=2)
-def _mnist(split: str, path: str) -> tuple[np.ndarray, np.ndarray]:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"MNIST is not at {path}; put the bundled mnist.npz in data/.")
-    with np.load(path) as data:
-        return data[f"x_{split}"], data[f"y_{split}"]
-
-
 def drawn_set(n: int, seed: int = 0, *, canvas: int = 280,
               source: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """`n` MNIST digits (from the `source` split, "test" or "train") drawn at random sizes
@@ -186,7 +176,8 @@ def drawn_set(n: int, seed: int = 0, *, canvas: int = 280,
     The same seed gives the same set."""
     if source not in ("test", "train"):
         raise ValueError(f"source must be 'test' or 'train', not {source!r}")
-    x, y = _mnist(source, str(MNIST_PATH))
+    mnist = load_mnist()  # verified and cached once per process, like everywhere else
+    x, y = getattr(mnist, f"x_{source}"), getattr(mnist, f"y_{source}")
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(x), size=n, replace=n > len(x))
     images = np.zeros((n, canvas, canvas, 4), np.uint8)
