@@ -9,7 +9,7 @@ see that variety with known labels:
 3. stamp a round pen of diameter `pen` along it, anti-aliased, into the alpha channel of
    a transparent RGBA canvas - what streamlit-drawable-canvas returns.
 
-Only numpy and Pillow; the data comes straight from data/mnist.npz.
+Only numpy and Pillow, and the verified MNIST from cnn.data.
 """
 
 from __future__ import annotations

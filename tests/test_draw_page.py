@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnn.drawings import MNIST_PATH, draw_digit
+from cnn.data import load_mnist
+from cnn.drawings import draw_digit
 from cnn.preprocess import MAX_UPLOAD_BYTES
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "draw.py")
@@ -30,8 +31,8 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "draw.py")
 
 @pytest.fixture(scope="module")
 def mnist() -> tuple[np.ndarray, np.ndarray]:
-    with np.load(MNIST_PATH) as data:
-        return data["x_test"][:50].copy(), data["y_test"][:50].copy()
+    data = load_mnist()
+    return data.x_test[:50].copy(), data.y_test[:50].copy()
 
 
 def png(array: np.ndarray) -> bytes:
