@@ -190,9 +190,11 @@ def get_run(run_id: str, root: Path | None = None) -> RunInfo:
     return info
 
 
-def best_run(root: Path | None = None) -> RunInfo | None:
-    """The run to use when none is named: the class model if set, else the most accurate."""
-    runs = [r for r in list_runs(root) if not r.damaged]
+def best_run(root: Path | None = None, runs: list[RunInfo] | None = None) -> RunInfo | None:
+    """The run to use when none is named: the class model if set, else the most accurate.
+
+    ``runs`` is a listing the caller already has (saves reading every run.json again)."""
+    runs = [r for r in (list_runs(root) if runs is None else runs) if not r.damaged]
     chosen = class_model(root)
     for run in runs:
         if run.id == chosen:

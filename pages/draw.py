@@ -77,7 +77,7 @@ def pick_model() -> RunInfo | None:
     run = None
     if usable:
         ids = list(usable)
-        best = best_run()
+        best = best_run(runs=runs)
         default = best.id if best is not None and best.id in usable else ids[0]
         if state.get("run") not in usable:
             state.pop("run", None)  # a run deleted since: fall back to the default
