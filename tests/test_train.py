@@ -65,12 +65,16 @@ def test_stop_ends_the_run_at_the_next_step_and_keeps_a_usable_model():
     stop = threading.Event()
     history = History()
 
+    requested_at = []
+
     def on_progress(snapshot):
-        if snapshot.step >= 150:  # past the learning-rate warm-up
+        if snapshot.step >= 150 and not stop.is_set():  # past the learning-rate warm-up
+            requested_at.append(snapshot.step)
             stop.set()
 
     result = train(config, on_progress=on_progress, stop=stop, history=history)
-    assert result.stopped and 150 <= result.steps < 150 + 20 and result.steps < config.epochs * config.steps_per_epoch
+    # the request came after step N had ended: step N + 1 is the last one trained
+    assert result.stopped and result.steps == requested_at[0] + 1
     assert result.history is history and len(history.step) == result.steps
     assert history.val_step[-1] == result.steps  # the curve ends where the run ended
     assert evaluate(result.model).accuracy > 0.5
