@@ -16,6 +16,7 @@ INK = "#1f3b73"
 HIGHLIGHT = "#e4572e"
 VALIDATION = "#17a398"
 SMOOTHING = 0.9  # weight of the past in the smoothed curves (TensorBoard-style)
+MAX_CURVE_POINTS = 1000  # per line of a training curve: more is invisible at chart width
 
 
 def smooth(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
@@ -27,25 +28,46 @@ def smooth(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
     return out
 
 
+def thin(n: int, limit: int = MAX_CURVE_POINTS) -> np.ndarray:
+    """Indices of at most ``limit`` evenly spaced points out of ``n``, the first and last kept."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
+
+
 def training_curves(history: History, metric: str = "loss", title: str | None = None) -> go.Figure:
-    """Per-step ``metric`` ('loss' or 'accuracy'), raw and smoothed, validation points, epoch lines."""
-    steps = list(history.step)
-    raw = list(getattr(history, metric))[: len(steps)]
-    val_steps = list(history.val_step)
-    val = list(getattr(history, f"val_{metric}"))[: len(val_steps)]
+    """Per-step ``metric`` ('loss' or 'accuracy'), raw and smoothed, validation points, epoch lines.
+
+    The live page rebuilds this twice a second while the job trains, so it must stay cheap
+    however long the run: numpy arrays (plotly checks a list element by element), at most
+    ``MAX_CURVE_POINTS`` per line (smoothed over every step first), and epoch lines as plain
+    layout shapes (``add_vline`` costs ~18 ms each).
+    """
+    steps = np.asarray(history.step)  # copies: the job's thread keeps appending
+    raw = np.asarray(getattr(history, metric)[: len(steps)], float)
+    steps = steps[: len(raw)]
+    val_steps = np.asarray(history.val_step)
+    val = np.asarray(getattr(history, f"val_{metric}")[: len(val_steps)], float)
+    val_steps = val_steps[: len(val)]
+    shown = thin(len(steps))
     fig = go.Figure()
-    fig.add_scatter(x=steps, y=raw, name=f"{metric} (each step)", mode="lines",
+    fig.add_scatter(x=steps[shown], y=raw[shown], name=f"{metric} (each step)", mode="lines",
                     line={"color": INK, "width": 1}, opacity=0.3)
-    fig.add_scatter(x=steps, y=smooth(raw), name=f"{metric} (smoothed)", mode="lines",
+    fig.add_scatter(x=steps[shown], y=np.asarray(smooth(raw))[shown], name=f"{metric} (smoothed)", mode="lines",
                     line={"color": INK, "width": 2.5})
     fig.add_scatter(x=val_steps, y=val, name=f"validation {metric}", mode="markers+lines",
                     marker={"color": VALIDATION, "size": 8}, line={"color": VALIDATION, "dash": "dot"})
-    for i, step in enumerate(history.epoch_end_steps, start=1):
-        fig.add_vline(x=step, line={"color": "#999", "dash": "dash", "width": 1},
-                      annotation_text=f"epoch {i}", annotation_position="top left")
-    fig.update_layout(title=title or metric.capitalize(), xaxis_title="step", yaxis_title=metric,
-                      height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.25}, uirevision=metric)
+    epoch_ends = list(history.epoch_end_steps)
+    fig.update_layout(
+        title=title or metric.capitalize(), xaxis_title="step", yaxis_title=metric,
+        height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.25}, uirevision=metric,
+        shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": s, "x1": s, "y0": 0, "y1": 1,
+                 "line": {"color": "#999", "dash": "dash", "width": 1}} for s in epoch_ends],
+        annotations=[{"x": s, "xref": "x", "y": 1, "yref": "paper", "text": f"epoch {i}", "showarrow": False,
+                      "xanchor": "right", "yanchor": "top", "font": {"color": "#777"}}
+                     for i, s in enumerate(epoch_ends, start=1)],
+    )
     if metric == "accuracy":
         low = min([*raw[len(raw) // 5:], *val], default=0.9)  # zoom on the interesting part
         fig.update_yaxes(range=[max(0.0, min(low, 0.98) - 0.02), 1.0], tickformat=".0%")

@@ -10,7 +10,8 @@ from browser import browser_page, serve_app
 
 LOSS_POINTS = """() => {
   const chart = document.querySelector('.st-key-live_loss .js-plotly-plot');
-  return chart && chart.data ? chart.data[0].x.length : null;
+  // _fullData holds the x values decoded (the figure sends numpy arrays as base64 typed arrays)
+  return chart && chart._fullData && chart._fullData.length ? chart._fullData[0].x.length : null;
 }"""
 PROGRESS_TEXT = """() => {
   const bar = document.querySelector('[data-testid="stMainBlockContainer"] [data-testid="stProgress"]');

@@ -1,0 +1,64 @@
+"""The training-curve figure the live Train page rebuilds twice a second."""
+
+import numpy as np
+
+from cnn import plots
+from cnn.train import History
+
+
+def synthetic_history(steps: int, epochs: int = 2) -> History:
+    rng = np.random.default_rng(0)
+    h = History()
+    h.step = list(range(1, steps + 1))
+    h.loss = list(2.3 * np.exp(-np.arange(steps) / 200) + rng.uniform(0, 0.2, steps))
+    h.accuracy = list(np.clip(1 - np.asarray(h.loss) / 2.3, 0, 1))
+    h.time = list(np.arange(steps) * 0.03)
+    h.val_step = list(range(steps // 10, steps + 1, steps // 10))
+    h.val_loss = [h.loss[s - 1] for s in h.val_step]
+    h.val_accuracy = [h.accuracy[s - 1] for s in h.val_step]
+    h.val_time = [h.time[s - 1] for s in h.val_step]
+    h.epoch_end_steps = [steps * (e + 1) // epochs for e in range(epochs)]
+    return h
+
+
+def test_a_run_shows_each_step_the_smoothed_curve_validation_and_epoch_lines(tiny_result):
+    h = tiny_result[0].history
+    fig = plots.training_curves(h, "loss")
+    raw, smoothed, validation = fig.data
+    np.testing.assert_allclose(raw.x, h.step)
+    np.testing.assert_allclose(raw.y, h.loss)
+    np.testing.assert_allclose(smoothed.y, plots.smooth(h.loss))
+    np.testing.assert_allclose(validation.x, h.val_step)
+    np.testing.assert_allclose(validation.y, h.val_loss)
+    assert [s.x0 for s in fig.layout.shapes] == h.epoch_end_steps
+    assert [a.text for a in fig.layout.annotations] == ["epoch 1"]
+
+
+def test_a_long_run_is_thinned_for_the_chart_but_smoothed_over_every_step():
+    h = synthetic_history(20_000)
+    fig = plots.training_curves(h, "accuracy")
+    raw, smoothed, validation = fig.data
+    assert len(raw.x) <= plots.MAX_CURVE_POINTS
+    assert (raw.x[0], raw.x[-1]) == (1, 20_000), "the first and last steps are kept"
+    assert np.all(np.diff(raw.x) > 0)
+    full = plots.smooth(h.accuracy)
+    np.testing.assert_allclose(smoothed.y, np.asarray(full)[np.asarray(raw.x) - 1])
+    assert len(validation.x) == 10, "validation points are never thinned"
+    assert [s.x0 for s in fig.layout.shapes] == [10_000, 20_000]
+    assert fig.layout.yaxis.range[1] == 1.0
+
+
+def test_a_history_read_while_the_job_appends_to_it_stays_consistent():
+    h = synthetic_history(300)
+    h.loss.append(0.1)  # the job's thread appended this step's loss but not yet its number
+    h.val_step.append(301)  # and a validation step whose loss is not in yet
+    fig = plots.training_curves(h, "loss")
+    raw, _, validation = fig.data
+    assert len(raw.x) == len(raw.y) == 300
+    assert len(validation.x) == len(validation.y) == 10
+
+
+def test_thin_keeps_short_series_whole():
+    assert list(plots.thin(5)) == [0, 1, 2, 3, 4]
+    picked = plots.thin(10_001, limit=100)
+    assert len(picked) <= 100 and picked[0] == 0 and picked[-1] == 10_000
