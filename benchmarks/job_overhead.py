@@ -1,37 +1,42 @@
 """What the Train page's job path costs in training speed, against a bare ``model.fit``.
 
-    python benchmarks/job_overhead.py              # 8 rounds, ~7 minutes on 2 cores
-    python benchmarks/job_overhead.py --rounds 12 --epochs 8
+    python benchmarks/job_overhead.py                 # ~2.5 minutes on 2 cores
+    python benchmarks/job_overhead.py --epochs 12 --images 20000
 
-Three ways to train the same model (fast default, same seed, same batch size, same
-``tf.data`` pipeline from ``cnn.train``), in rounds whose order rotates:
+Three trainers train the same model (fast default, same seed, same batch size, same
+``tf.data`` pipeline from ``cnn.train``) in one process:
 
-- bare:      ``build_model`` + ``compile_model`` + ``model.fit(make_dataset(...))``, nothing else;
-- job:       ``JobQueue.submit`` (per-step history, progress snapshots, stop checks, periodic
-             validation), with a thread reading ``job.snapshot`` and copying ``job.history``
-             every 0.5 s, as the live page does;
-- job+plots: the same, the reader also building the page's two plotly figures every 0.5 s
-             and turning them into JSON as ``st.plotly_chart`` does (what the server pays).
+- bare:      ``build_model`` + ``compile_model`` + ``model.fit(make_dataset(...))``;
+- job:       ``JobQueue.submit``, so ``cnn.train.train`` with its recorder (per-step history,
+             progress snapshots, stop checks, periodic validation), and a reader thread that
+             takes ``job.snapshot`` every 0.5 s, as the live page does;
+- job+plots: the same, its reader also building the page's two plotly figures from the
+             growing ``job.history`` and turning them into JSON as ``st.plotly_chart`` does.
 
-Speed is the images/s of each epoch after the first (which pays for tracing), from the end
-of one epoch to the end of the next. For the job paths the periodic validations inside an
-epoch are taken out, as in ``TrainResult.images_per_s`` and the page's own readout: they
-score held-out images, they are not training (their cost is printed separately).
+Why they take turns. This machine's two vCPUs share their host: for spells of about ten
+seconds any training runs at half speed (seen with a bare fit, with ``train_on_batch`` and no
+``tf.data``, with oneDNN off), so runs measured one after another differ by up to 2x and
+cannot settle a 5% question. Here the three take turns a step at a time, each trio of steps
+in a fresh random order, so each trio runs within ~0.1 s under the same conditions, and the
+comparison is made trio by trio.
 
-Why so many epochs and rounds: this machine's two vCPUs share their host. Over spells of
-about ten seconds an epoch runs at half speed whatever is training (seen with a bare fit,
-with ``train_on_batch`` and no ``tf.data``, with oneDNN off). A handful of epochs can
-therefore flip a ratio either way, so the headline is the ratio of the medians over all
-steady epochs, with a 90% bootstrap interval over rounds; a single round proves nothing.
+What counts. A trainer's step runs from the moment it gets its turn to the end of its
+``on_train_batch_end``: the step itself, keras' loop and, for the jobs, the recorder's work.
+A reader polls once per 0.5 s of its job's training, only while its job holds the turn, and
+the job does not hand the turn on until that poll is done: the reader's work lands on its
+own job, in full (conservative: on the page it would run on the other core in part). Left out, for all three alike: the first
+epoch (tracing, warm-up) and each epoch's first step (a new ``tf.data`` iterator); for the
+jobs, the time inside validations (they score held-out images, they are not training; their
+cost is printed separately), as in ``TrainResult.images_per_s`` and the page's readout.
 
-The job path's own costs are also timed directly, free of that noise: the recorder's work
-per step on the training thread, and the reader thread's CPU time per poll.
+Prints images/s per path (total images / total time over the counted steps), the ratios to
+bare with a 90% bootstrap interval (blocks of 25 trios), and the job path's own costs.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import random
 import sys
 import tempfile
 import threading
@@ -41,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import plotly.io
 import plotly.tools
+import streamlit  # noqa: F401  (sets the plotly template the page's figures are built with)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -52,19 +58,9 @@ from cnn.model import build_model, describe  # noqa: E402
 from cnn.runtime import keras  # noqa: E402
 from cnn.train import History, compile_model, make_dataset, split  # noqa: E402
 
-POLL = 0.5  # seconds, as the page's live fragment
+POLL = 0.5  # seconds between reads, as the page's live fragment
 PATHS = ("bare", "job", "job+plots")
-
-
-def bare(config: TrainConfig) -> list[float]:
-    """Images/s of each epoch after the first, for a bare fit."""
-    x, y, _, _ = split(config, load_mnist())
-    model = build_model(config)
-    compile_model(model, config)
-    ends: list[float] = []
-    clock = keras().callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs=None: ends.append(time.perf_counter()))
-    model.fit(make_dataset(config, x, y), epochs=config.epochs, verbose=0, shuffle=False, callbacks=[clock])
-    return [config.fit_images / (b - a) for a, b in zip(ends, ends[1:])]
+BLOCK = 25  # trios per bootstrap block: neighbouring steps share the machine's mood
 
 
 def as_sent(figure) -> str:
@@ -73,134 +69,203 @@ def as_sent(figure) -> str:
                              validate=False)
 
 
-def epoch_speeds(config: TrainConfig, h: History) -> list[float]:
-    """Images/s of each epoch after the first, from a job's own history, validations taken out."""
-    ends = [h.time[step - 1] for step in h.epoch_end_steps]
-    speeds = []
-    for first, last, start, end in zip(h.epoch_end_steps, h.epoch_end_steps[1:], ends, ends[1:]):
-        seconds = end - start
-        for step, done in zip(h.val_step, h.val_time):
-            if first <= step < last:  # ran after step `step` was timed, so inside this interval
-                seconds -= done - h.time[step - 1]
-        speeds.append(config.fit_images / seconds)
-    return speeds
+class Turns:
+    """Trainers take turns in a fixed ring, one step each; a finished trainer drops out."""
+
+    def __init__(self, names: tuple[str, ...], total_steps: int, steps_per_epoch: int):
+        self.names, self.total_steps, self.steps_per_epoch = names, total_steps, steps_per_epoch
+        self.cond = threading.Condition()
+        self.holder: str | None = None  # nobody until the first trainer is ready
+        self.order, self.at, self.shuffle = list(names), -1, random.Random(0)
+        self.finished: set[str] = set()
+        self.steps = {n: 0 for n in names}
+        self.started: dict[str, float] = {}
+        self.seconds = {n: np.full(total_steps, np.nan) for n in names}  # step -> its duration
+        self.excluded = {n: 0.0 for n in names}  # validation time inside the current step
+        self.reader_busy = {n: threading.Lock() for n in names}
+
+    def _pass_turn(self) -> str | None:
+        """The next trainer in this trio's order; each new trio gets a fresh random order, so
+        that no trainer always follows the same one (whatever a step leaves behind, such as
+        its pipeline preparing the next batch, lands on every trainer alike)."""
+        if len(self.finished) == len(self.names):
+            return None
+        while True:
+            self.at += 1
+            if self.at == len(self.order):
+                self.shuffle.shuffle(self.order)
+                self.at = 0
+            if self.order[self.at] not in self.finished:
+                return self.order[self.at]
+
+    def wait_for(self, name: str) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.holder == name or name in self.finished)
+
+    def step_done(self, name: str) -> None:
+        """Called at the end of each of ``name``'s steps: time it, pass the turn on, wait for the next."""
+        with self.reader_busy[name]:  # a poll that began in this turn belongs to this step
+            end = time.perf_counter()
+        step = self.steps[name]
+        if name in self.started:
+            self.seconds[name][step] = end - self.started[name] - self.excluded[name]
+        self.excluded[name] = 0.0
+        self.steps[name] = step + 1
+        if self.steps[name] == self.total_steps:
+            self.finish(name)
+            return
+        with self.cond:
+            # Only the holder passes the turn on. At the start, trainers still on their first
+            # (tracing) step do not hold it: they finish that step, then wait for their turn.
+            if self.holder in (name, None):
+                self.holder = self._pass_turn()
+                self.cond.notify_all()
+            self.cond.wait_for(lambda: self.holder == name)
+        self.started[name] = time.perf_counter()
+
+    def finish(self, name: str) -> None:
+        """``name`` trains no more (done, or its job ended early): the others go on without it."""
+        with self.cond:
+            self.finished.add(name)
+            if self.holder in (name, None):
+                self.holder = self._pass_turn()
+            self.cond.notify_all()
+
+    def counted(self) -> np.ndarray:
+        """Steps counted for every trainer: after the first epoch, not an epoch's first step."""
+        steps = np.arange(self.total_steps)
+        keep = (steps >= self.steps_per_epoch) & (steps % self.steps_per_epoch != 0)
+        for name in self.names:
+            keep &= ~np.isnan(self.seconds[name])
+        return np.flatnonzero(keep)
 
 
 class Costs:
-    """The job path's own work, timed where it happens (a timer adds ~1 µs a step)."""
+    """The job path's own work, timed where it happens."""
 
     def __init__(self) -> None:
-        self.recorder_seconds = self.validation_seconds = self.reader_cpu = 0.0  # validations left out of the first
+        self.recorder_seconds = self.validation_seconds = self.reader_cpu = 0.0
         self.steps = self.validations = self.polls = 0
 
-    def time_the_recorder(self) -> None:
-        step, validate = train._Recorder.on_train_batch_end, train._Recorder.validate
 
-        def timed_step(recorder, batch, logs=None):
-            started, validating = time.perf_counter(), self.validation_seconds
-            step(recorder, batch, logs)
-            self.recorder_seconds += time.perf_counter() - started - (self.validation_seconds - validating)
-            self.steps += 1
+def instrument_recorder(turns: Turns, costs: Costs, job_names: dict[int, str]) -> None:
+    """Make each job's recorder take turns, and time its work (minus validations) and its validations."""
+    step, validate = train._Recorder.on_train_batch_end, train._Recorder.validate
 
-        def timed_validate(recorder):
-            started = time.perf_counter()
-            validate(recorder)
-            self.validation_seconds += time.perf_counter() - started
-            self.validations += 1
+    def on_train_batch_end(recorder, batch, logs=None):
+        name = job_names[id(recorder.stop)]
+        started, validating = time.perf_counter(), costs.validation_seconds
+        step(recorder, batch, logs)
+        costs.recorder_seconds += time.perf_counter() - started - (costs.validation_seconds - validating)
+        costs.steps += 1
+        turns.excluded[name] += costs.validation_seconds - validating
+        turns.step_done(name)
 
-        train._Recorder.on_train_batch_end, train._Recorder.validate = timed_step, timed_validate
+    def timed_validate(recorder):
+        started = time.perf_counter()
+        validate(recorder)
+        costs.validation_seconds += time.perf_counter() - started
+        costs.validations += 1
 
-    @property
-    def per_step(self) -> float:
-        return self.recorder_seconds / max(self.steps, 1)
+    train._Recorder.on_train_batch_end, train._Recorder.validate = on_train_batch_end, timed_validate
 
 
-def job(config: TrainConfig, runs: Path, with_plots: bool, costs: Costs) -> list[float]:
-    queue = JobQueue(runs_root=runs)
-    j = queue.submit("benchmark", config, "job overhead")
+def read_live(queue: JobQueue, j, name: str, turns: Turns, costs: Costs, with_plots: bool) -> None:
+    """The live page for one job: the progress snapshot (and the two figures) every 0.5 s of training."""
     polls = 0
-
-    def watch() -> None:  # the live page: a snapshot, a copy of the curves, twice a second
-        nonlocal polls
-        while not j.ended:
+    while not j.ended:
+        turns.wait_for(name)
+        with turns.reader_busy[name]:
             started = time.thread_time()
+            queue.touch(j.owner)  # someone is watching: the job is not abandoned
             _ = j.snapshot
-            h = History.from_dict(j.history.to_dict())
-            if with_plots and h.step:
+            if with_plots and j.history.step:  # as pages/train.py: figures from the growing history
                 for metric in ("loss", "accuracy"):
-                    as_sent(plots.training_curves(h, metric))
+                    as_sent(plots.training_curves(j.history, metric))
                 costs.reader_cpu += time.thread_time() - started
                 costs.polls += 1
-            polls += 1
-            time.sleep(POLL)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    watcher.join()
-    queue.shutdown()
-    if j.error or j.state != "finished":
-        raise SystemExit(f"the job ended {j.state}: {j.error}")
-    assert polls > 2, "the watcher never ran"
-    return epoch_speeds(config, j.history)
+        polls += 1
+        # Its job trains one step in three, so a poll every 0.5 s of *its* training, as on the
+        # page, is one every 1.5 s of the clock; a 0.5 s clock would triple the reader's load.
+        time.sleep(POLL * len(turns.names))
+    turns.finish(name)  # in case it ended early (it failed or was stopped): nobody waits for it
+    assert polls > 2, f"the {name} reader never ran"
 
 
-def ratio_interval(speeds: dict[str, list[list[float]]], path: str, draws: int = 2000) -> tuple[float, float]:
-    """90% bootstrap interval of median(path) / median(bare), resampling whole rounds."""
+def bare(config: TrainConfig, turns: Turns) -> None:
+    x, y, _, _ = split(config, load_mnist())
+    model = build_model(config)
+    compile_model(model, config)
+    take_turns = keras().callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs=None: turns.step_done("bare"))
+    model.fit(make_dataset(config, x, y), epochs=config.epochs, verbose=0, shuffle=False, callbacks=[take_turns])
+
+
+def ratio_interval(seconds: dict[str, np.ndarray], path: str, draws: int = 2000) -> tuple[float, float]:
+    """90% bootstrap interval of bare time / path time, resampling blocks of neighbouring trios."""
     rng = np.random.default_rng(0)
-    rounds = len(speeds["bare"])
-    ratios = []
-    for _ in range(draws):
-        picked = rng.integers(0, rounds, rounds)
-        ratios.append(np.median(np.concatenate([speeds[path][i] for i in picked]))
-                      / np.median(np.concatenate([speeds["bare"][i] for i in picked])))
-    low, high = np.percentile(ratios, [5, 95])
+    blocks = [slice(i, i + BLOCK) for i in range(0, len(seconds["bare"]), BLOCK)]
+    sums = np.array([[seconds["bare"][b].sum(), seconds[path][b].sum()] for b in blocks])
+    picked = sums[rng.integers(0, len(blocks), (draws, len(blocks)))].sum(axis=1)
+    low, high = np.percentile(picked[:, 0] / picked[:, 1], [5, 95])
     return float(low), float(high)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=6, help="epochs a run; the first is not counted")
-    parser.add_argument("--images", type=int, default=6000, help="training images an epoch")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs a trainer; the first is not counted")
+    parser.add_argument("--images", type=int, default=12000, help="training images an epoch")
     args = parser.parse_args()
 
     # validation_split chosen so that exactly --images are trained on each epoch.
     config = PRESETS["fast default"].replace(epochs=args.epochs, train_size=args.images + 1000,
                                              validation_split=1000 / (args.images + 1000))
-    print(f"fast default: {describe(config)}\n{args.rounds} rounds of {args.epochs} epochs of "
-          f"{config.fit_images:,} images, batch {config.batch_size}; epochs 2-{args.epochs} counted", flush=True)
+    print(f"fast default: {describe(config)}\n{args.epochs} epochs of {config.fit_images:,} images, "
+          f"batch {config.batch_size}, three trainers taking turns a step at a time", flush=True)
     load_mnist()
-    costs = Costs()
-    costs.time_the_recorder()
-    speeds: dict[str, list[list[float]]] = {path: [] for path in PATHS}
     with tempfile.TemporaryDirectory() as tmp:
-        bare(config.replace(epochs=1, train_size=3000, validation_split=0.1))  # import and warm up TensorFlow once
+        warm_up = Turns(("bare",), total_steps=config.replace(epochs=1, train_size=3000).steps_per_epoch,
+                        steps_per_epoch=1)
+        bare(config.replace(epochs=1, train_size=3000), warm_up)  # import and warm up TensorFlow once
         as_sent(plots.training_curves(History(step=[1], loss=[1.0], accuracy=[0.5])))  # and plotly
-        for r in range(args.rounds):
-            for path in PATHS[r % 3:] + PATHS[: r % 3]:  # rotate who goes first
-                run = bare(config) if path == "bare" else job(config, Path(tmp), path == "job+plots", costs)
-                speeds[path].append(run)
-            print(f"round {r + 1}: " + ", ".join(
-                f"{path} {' '.join(f'{s:,.0f}' for s in speeds[path][-1])}" for path in PATHS), flush=True)
 
-    pooled = {path: np.concatenate(runs) for path, runs in speeds.items()}
-    base = float(np.median(pooled["bare"]))
-    print(f"\nimages/s over {len(pooled['bare'])} steady epochs a path: median (ratio to bare, 90% interval), "
-          "mean, median of per-round ratios")
+        turns = Turns(PATHS, config.epochs * config.steps_per_epoch, config.steps_per_epoch)
+        costs = Costs()
+        queue = JobQueue(workers=2, runs_root=Path(tmp))
+        jobs = {name: queue.submit("benchmark", config, name) for name in PATHS[1:]}
+        instrument_recorder(turns, costs, {id(j.stop_event): name for name, j in jobs.items()})
+        readers = [threading.Thread(target=read_live, args=(queue, j, name, turns, costs, name == "job+plots"))
+                   for name, j in jobs.items()]
+        for reader in readers:
+            reader.start()
+        started = time.perf_counter()
+        bare(config, turns)
+        turns.finish("bare")  # (it has; this is for a bare fit that ended early)
+        for reader in readers:
+            reader.join()
+        queue.shutdown()
+        wall = time.perf_counter() - started
+    for name, j in jobs.items():
+        if j.error or j.state != "finished":
+            raise SystemExit(f"{name} ended {j.state}: {j.error}")
+
+    counted = turns.counted()
+    seconds = {path: turns.seconds[path][counted] for path in PATHS}
+    base = config.batch_size * len(counted) / seconds["bare"].sum()
+    print(f"\n{len(counted)} trios of steps counted ({wall:.0f} s in all)")
+    print("  path        images/s   ratio to bare (90% interval)   median of trio ratios")
     for path in PATHS:
-        median = float(np.median(pooled[path]))
-        low, high = ratio_interval(speeds, path) if path != "bare" else (1.0, 1.0)
-        paired = statistics.median(float(np.median(a)) / float(np.median(b)) for a, b in zip(speeds[path], speeds["bare"]))
-        print(f"  {path:10s} {median:7,.0f} ({median / base:.3f}, {low:.3f}-{high:.3f})   "
-              f"mean {np.mean(pooled[path]):7,.0f}   paired {paired:.3f}")
+        speed = config.batch_size * len(counted) / seconds[path].sum()
+        low, high = ratio_interval(seconds, path) if path != "bare" else (1.0, 1.0)
+        trio = float(np.median(seconds["bare"] / seconds[path]))
+        print(f"  {path:10s} {speed:9,.0f}   {speed / base:.3f} ({low:.3f}-{high:.3f})            {trio:.3f}")
     step_seconds = config.batch_size / base
-    print("\nmeasured directly, free of the machine's noise:")
-    print(f"  the recorder's work a step: {costs.per_step * 1e6:,.0f} µs against a {step_seconds * 1e3:.1f} ms step "
-          f"({costs.per_step / step_seconds:.2%})")
-    print(f"  the reader with plots: {costs.reader_cpu / max(costs.polls, 1) * 1e3:.1f} ms CPU a poll, "
-          f"{costs.reader_cpu / max(costs.polls, 1) / POLL:.1%} of one core")
-    print(f"  validation (not counted above): {costs.validation_seconds / max(costs.validations, 1) * 1e3:.0f} ms "
-          f"for 1,000 held-out images, {train.VALIDATIONS_PER_RUN} a run")
+    print("\nthe job path's own costs, timed where they happen:")
+    print(f"  recorder, a step: {costs.recorder_seconds / max(costs.steps, 1) * 1e6:,.0f} µs "
+          f"({costs.recorder_seconds / max(costs.steps, 1) / step_seconds:.2%} of a {step_seconds * 1e3:.1f} ms step)")
+    print(f"  reader with plots, a poll: {costs.reader_cpu / max(costs.polls, 1) * 1e3:.1f} ms CPU "
+          f"({costs.reader_cpu / max(costs.polls, 1) / POLL:.1%} of one core)")
+    print(f"  validation (left out above): {costs.validation_seconds / max(costs.validations, 1) * 1e3:.0f} ms "
+          f"for {config.validation_images:,} held-out images, {train.VALIDATIONS_PER_RUN} a run")
     print("target: job / bare >= 0.95")
 
 
