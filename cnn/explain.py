@@ -15,10 +15,8 @@ take a few milliseconds, fast enough to redraw after every stroke
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -110,18 +108,17 @@ def tile(maps: np.ndarray, columns: int = 8, pad: int = 1, normalise: bool = Tru
     return grid
 
 
-_explainers: WeakKeyDictionary = WeakKeyDictionary()
-_lock = threading.Lock()
-
-
 def explainer_for(model: keras.Model) -> Explainer:
-    """One explainer per model object, shared like the model itself."""
-    with _lock:
-        explainer = _explainers.get(model)
+    """One explainer per model object, shared like the model itself.
+
+    Kept on the model, so it lives and dies with it (a cache keyed by the model would keep
+    every model ever explained alive: the explainer's graphs refer to it). Two threads may
+    both build one at first; either serves.
+    """
+    explainer = model.__dict__.get("_cnn_explainer")
     if explainer is None:
         explainer = Explainer(model)
-        with _lock:
-            explainer = _explainers.setdefault(model, explainer)
+        model._cnn_explainer = explainer
     return explainer
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnn import runtime
+from cnn.model import forward
 from cnn.preprocess import Prepared, prepare
 from cnn.store import RunInfo, load_model
 
@@ -54,14 +55,9 @@ class Classifier:
     """A model ready to classify one image at a time, from any thread."""
 
     def __init__(self, model: keras.Model, run: RunInfo | None = None):
-        import tensorflow as tf
-
         runtime.keras()
         self.model, self.run = model, run
-        self._forward = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
-        )
+        self._forward = forward(model)
         self.probabilities(np.zeros((28, 28), np.float32))  # trace now, not on a user's first stroke
 
     def probabilities(self, image28: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from cnn import runtime
 from cnn.augment import to_float
 from cnn.config import TrainConfig
 from cnn.data import Mnist, load_mnist
-from cnn.model import build_model
+from cnn.model import build_model, forward
 
 if TYPE_CHECKING:
     import keras
@@ -160,9 +160,10 @@ def compile_model(model: keras.Model, config: TrainConfig) -> None:
 
 
 def probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """(n, 10) probabilities for uint8 images, in large batches, calling the model directly."""
+    """(n, 10) probabilities for uint8 images, in large batches, through the model's traced graph."""
+    run = forward(model)
     out = [
-        np.asarray(model(x[i : i + EVAL_BATCH].astype(np.float32)[..., None] / 255.0, training=False))
+        run(x[i : i + EVAL_BATCH].astype(np.float32)[..., None] / 255.0).numpy()
         for i in range(0, len(x), EVAL_BATCH)
     ]
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)

@@ -1,3 +1,6 @@
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -56,3 +59,14 @@ def test_first_layer_filters_and_tiles(good_run):
     assert grid.shape == (2 * 3 + 1, 8 * 3 + 7)
     assert np.isnan(grid[3]).all()  # the gap between rows
     assert np.nanmin(grid) == 0 and np.nanmax(grid) == 1
+
+
+def test_a_model_explained_then_dropped_is_freed(good_run):
+    # The explainer's graphs refer to the model: a cache keyed by the model kept every model
+    # ever explained alive (a leak on a server that reloads replaced model files).
+    model = load_model(good_run)
+    assert explainer_for(model) is explainer_for(model), "one explainer per model"
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None

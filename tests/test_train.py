@@ -1,11 +1,14 @@
+import gc
 import threading
+import weakref
 
 import numpy as np
 import pytest
 
 from cnn.config import TrainConfig
 from cnn.data import load_mnist
-from cnn.train import History, SNAPSHOT_INTERVAL, evaluate, split, train
+from cnn.model import build_model, forward
+from cnn.train import SNAPSHOT_INTERVAL, History, evaluate, probabilities, split, train
 
 
 @pytest.fixture
@@ -115,3 +118,18 @@ def test_the_classic_layouts_train_too(preset):
         config = config.replace(optimizer="adam", learning_rate=1e-3)  # adadelta needs many epochs
     result = train(config)
     assert result.test.accuracy > 0.3  # chance is 0.1; these 17 steps are only a smoke test
+
+
+def test_probabilities_match_the_model_and_its_traced_graph_dies_with_it(tiny_result):
+    model = tiny_result[0].model
+    images = load_mnist().x_test[:1500]  # more than one evaluation batch, the last one partial
+    expected = np.asarray(model(images.astype(np.float32)[..., None] / 255.0, training=False))
+    np.testing.assert_allclose(probabilities(model, images), expected, atol=1e-5)
+    assert forward(model) is forward(model), "traced once per model"
+
+    other = build_model(tiny_result[0].config)
+    probabilities(other, images[:10])
+    alive = weakref.ref(other)
+    del other
+    gc.collect()
+    assert alive() is None, "the traced graph must not keep its model alive"
