@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnn import runtime
-from cnn.model import conv_layer_names
+from cnn.model import conv_layer_names, kept_on
 
 if TYPE_CHECKING:
     import keras
@@ -68,7 +68,6 @@ class Explainer:
             return tf.nn.relu(tf.reduce_mean(grads * noisy, axis=0))[..., 0]
 
         self._maps, self._smooth_grad = maps, smooth_grad
-        self.model = model
         self.explain(np.zeros((28, 28), np.float32), 0)  # trace now, not on a user's stroke
 
     def saliency(self, image28: np.ndarray, digit: int) -> np.ndarray:
@@ -109,17 +108,8 @@ def tile(maps: np.ndarray, columns: int = 8, pad: int = 1, normalise: bool = Tru
 
 
 def explainer_for(model: keras.Model) -> Explainer:
-    """One explainer per model object, shared like the model itself.
-
-    Kept on the model, so it lives and dies with it (a cache keyed by the model would keep
-    every model ever explained alive: the explainer's graphs refer to it). Two threads may
-    both build one at first; either serves.
-    """
-    explainer = model.__dict__.get("_cnn_explainer")
-    if explainer is None:
-        explainer = Explainer(model)
-        model._cnn_explainer = explainer
-    return explainer
+    """One explainer per model object, shared like the model itself (and freed with it)."""
+    return kept_on(model, "_cnn_explainer", lambda: Explainer(model))
 
 
 def _batch(image28: np.ndarray) -> np.ndarray:

@@ -8,13 +8,16 @@ show what each one sees.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from cnn import runtime
 from cnn.config import TrainConfig
 
 if TYPE_CHECKING:
     import keras
+
+T = TypeVar("T")
 
 
 def build_model(config: TrainConfig) -> keras.Model:
@@ -65,22 +68,30 @@ def build_model(config: TrainConfig) -> keras.Model:
     return keras.Sequential(stack, name=config.architecture)
 
 
+def kept_on(model: keras.Model, name: str, make: Callable[[], T]) -> T:
+    """``make()`` once per model, kept on the model itself so that it lives and dies with it.
+
+    A cache keyed by the model would keep every model alive, since what is cached (traced
+    graphs) refers to it. Two threads may both make it at first; either serves.
+    """
+    value = model.__dict__.get(name)
+    if value is None:
+        value = make()
+        setattr(model, name, value)
+    return value
+
+
 def forward(model: keras.Model):
     """The model's inference pass as one traced graph for any (n, 28, 28, 1) float32 batch.
 
     Calling a keras model eagerly costs ~1.5x more on validation-sized batches, and
-    ``model.predict`` tens of ms per call. The graph is kept on the model itself, so it lives
-    and dies with it: a cache keyed by the model would keep every model alive, since the
-    graph refers to it. Two threads may both trace it once; either result is the same.
+    ``model.predict`` tens of ms per call.
     """
-    traced = model.__dict__.get("_cnn_forward")
-    if traced is None:
-        import tensorflow as tf
+    import tensorflow as tf
 
-        traced = tf.function(lambda x: model(x, training=False), autograph=False,
-                             input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
-        model._cnn_forward = traced
-    return traced
+    return kept_on(model, "_cnn_forward", lambda: tf.function(
+        lambda x: model(x, training=False), autograph=False,
+        input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)]))
 
 
 def conv_layer_names(model: keras.Model) -> list[str]:

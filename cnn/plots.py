@@ -35,13 +35,20 @@ def thin(n: int, limit: int = MAX_CURVE_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
 
 
+def accuracy_axis(values: Sequence[float]) -> dict:
+    """A y-axis zoomed on the interesting part of accuracy curves: from just below their
+    lowest value (leaving out each run's first fifth, done by the caller) up to 100%."""
+    low = min(values, default=0.9)
+    return {"range": [max(0.0, min(low, 0.98) - 0.02), 1.0], "tickformat": ".0%"}
+
+
 def training_curves(history: History, metric: str = "loss", title: str | None = None) -> go.Figure:
     """Per-step ``metric`` ('loss' or 'accuracy'), raw and smoothed, validation points, epoch lines.
 
     The live page rebuilds this twice a second while the job trains, so it must stay cheap
-    however long the run (~6 ms a figure at 900 steps, sent; plotly's builder methods took ~25): numpy arrays
-    (plotly checks a list element by element), at most ``MAX_CURVE_POINTS`` a line (smoothed
-    over every step first), and the figure given as one plain spec, checked once.
+    however long the run (~6 ms a figure at 900 steps, sent; plotly's builder methods took
+    ~25): numpy arrays (plotly checks a list element by element), at most ``MAX_CURVE_POINTS``
+    a line (smoothed over every step first), and the figure given as one plain spec.
     """
     steps = np.asarray(history.step)  # copies: the job's thread keeps appending
     raw = np.asarray(getattr(history, metric)[: len(steps)], float)
@@ -71,8 +78,7 @@ def training_curves(history: History, metric: str = "loss", title: str | None = 
                         for i, s in enumerate(epoch_ends, start=1)],
     }
     if metric == "accuracy":
-        low = min([*raw[len(raw) // 5:], *val], default=0.9)  # zoom on the interesting part
-        layout["yaxis"].update(range=[max(0.0, min(low, 0.98) - 0.02), 1.0], tickformat=".0%")
+        layout["yaxis"].update(accuracy_axis([*raw[len(raw) // 5:], *val]))
     return go.Figure(data=[{"type": "scatter", **t} for t in traces], layout=layout)
 
 
@@ -213,8 +219,7 @@ def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "train
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25},
                       uirevision=metric)
     if metric == "accuracy":
-        low = min(lows, default=0.9)
-        fig.update_yaxes(range=[max(0.0, min(low, 0.98) - 0.02), 1.0], tickformat=".0%")
+        fig.update_yaxes(accuracy_axis(lows))
     return fig
 
 
