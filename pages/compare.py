@@ -15,6 +15,7 @@ import streamlit as st
 from cnn import compare, plots
 from cnn.errors import CnnError
 from cnn.store import RunInfo, class_model, delete_run, list_runs, rename_run, set_class_model
+import pages.shared  # noqa: F401  (a first visit after a server start still runs inside app.py's frame)
 
 state = st.session_state
 NUMBER = st.column_config.NumberColumn

@@ -1,5 +1,7 @@
 import streamlit as st
 
+import pages.shared  # noqa: F401  (a first visit after a server start still runs inside app.py's frame)
+
 st.title("How a convolutional network reads handwritten digits")
 st.markdown(
     """

@@ -46,3 +46,17 @@ def test_the_table_and_the_overlaid_curves_render(tmp_path, tiny_result, tiny_co
 
         page.wait_for_timeout(500)  # let the charts finish their first transition
         page.screenshot(path=str(screenshot_path("compare.png", tmp_path)))
+
+
+@pytest.mark.parametrize("page_path", ["compare", "draw"])
+def test_a_first_visit_after_a_start_runs_inside_the_app_frame(tmp_path, page_path):
+    # With a pages/ folder, a fresh server runs a page script on its own until app.py has
+    # drawn st.navigation once; every page must leave that mode (pages/shared.py).
+    require_chromium()
+    from playwright.sync_api import expect
+
+    with serve_app(env={"CNN_RUNS_DIR": str(tmp_path / "runs")}) as url, browser_page() as page:
+        page.goto(f"{url}/{page_path}")  # the very first request this server sees
+        expect(page.get_by_role("link", name="Compare", exact=True)).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("link", name="shared")).to_have_count(0)
+        expect(page.get_by_test_id("stException")).to_have_count(0)
