@@ -82,25 +82,30 @@ def training_curves(history: History, metric: str = "loss", title: str | None = 
     return go.Figure(data=[{"type": "scatter", **t} for t in traces], layout=layout)
 
 
+# Every digit labelled: plotly reads "0".."9" as numbers and would label every other one.
+DIGIT_AXIS = {"title": {"text": "digit"}, "type": "category"}
+
+
 def probability_bars(probabilities: np.ndarray) -> go.Figure:
     """The ten probabilities, the predicted digit highlighted."""
     p = np.asarray(probabilities, float)
     colors = [HIGHLIGHT if d == int(p.argmax()) else INK for d in range(10)]
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=p, marker_color=colors,
                            text=[f"{v:.0%}" if v >= 0.01 else "" for v in p], textposition="outside"))
-    fig.update_layout(xaxis_title="digit", yaxis={"range": [0, 1.1], "tickformat": ".0%", "title": "probability"},
+    fig.update_layout(xaxis=DIGIT_AXIS, yaxis={"range": [0, 1.1], "tickformat": ".0%", "title": "probability"},
                       height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
 
 
-def digit_image(image: np.ndarray, title: str = "", *, colorscale: str = "gray_r", zmax: float | None = 1.0) -> go.Figure:
+def digit_image(image: np.ndarray, title: str = "", *, colorscale: str = "gray_r", zmax: float | None = 1.0,
+                height: int = 280) -> go.Figure:
     """A small image shown enlarged with crisp pixels (each pixel one square)."""
     a = np.asarray(image, float)
     fig = go.Figure(go.Heatmap(z=a, colorscale=colorscale, zmin=0 if zmax else None, zmax=zmax,
                                showscale=False, xgap=0, ygap=0, hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_layout(title=title or None, height=280, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0})
+    fig.update_layout(title=title or None, height=height, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0})
     return fig
 
 
@@ -122,7 +127,7 @@ def per_class_bars(accuracy: Sequence[float]) -> go.Figure:
     a = np.asarray(accuracy, float)
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=a, marker_color=INK,
                            text=[f"{v:.1%}" for v in a], textposition="outside"))
-    fig.update_layout(xaxis_title="digit", yaxis={"range": [max(0.0, a.min() - 0.05), 1.0], "tickformat": ".0%",
+    fig.update_layout(xaxis=DIGIT_AXIS, yaxis={"range": [max(0.0, a.min() - 0.05), 1.0], "tickformat": ".0%",
                                                   "title": "test accuracy"},
                       height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
@@ -201,26 +206,32 @@ RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 
 def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "training step") -> go.Figure:
     """Several runs' ``metric`` ('loss' or 'accuracy'): each run one colour, its per-step values
-    smoothed (line) and its validation points (dots). ``curves`` are ``cnn.compare.Curve``s."""
-    fig = go.Figure()
-    lows = []
+    smoothed (line) and its validation points (dots). ``curves`` are ``cnn.compare.Curve``s.
+
+    Built like ``training_curves`` (numpy arrays, lines thinned after smoothing, one plain
+    spec), since long runs have tens of thousands of steps."""
+    traces, lows = [], []
     for i, c in enumerate(curves):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
-        raw, val = list(getattr(c, metric)), list(getattr(c, f"val_{metric}"))
-        fig.add_scatter(x=list(c.x), y=smooth(raw), name=c.name, legendgroup=c.name, mode="lines",
-                        line={"color": colour, "width": 2.5},
-                        hovertemplate=f"{c.name}<br>%{{x:.3~f}}: %{{y:.3f}} (smoothed)<extra></extra>")
-        fig.add_scatter(x=list(c.val_x), y=val, name=f"{c.name} · validation",
-                        legendgroup=c.name, showlegend=False, mode="markers",
-                        marker={"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
-                        hovertemplate=f"{c.name}<br>%{{x:.3~f}}: validation %{{y:.3f}}<extra></extra>")
+        x, raw = np.asarray(c.x, float), np.asarray(getattr(c, metric), float)
+        val = np.asarray(getattr(c, f"val_{metric}"), float)
+        shown = thin(len(x))
+        traces += [
+            {"x": x[shown], "y": np.asarray(smooth(raw))[shown], "name": c.name, "legendgroup": c.name,
+             "mode": "lines", "line": {"color": colour, "width": 2.5},
+             "hovertemplate": f"{c.name}<br>%{{x:.3~f}}: %{{y:.3f}} (smoothed)<extra></extra>"},
+            {"x": np.asarray(c.val_x, float), "y": val, "name": f"{c.name} · validation", "legendgroup": c.name,
+             "showlegend": False, "mode": "markers",
+             "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
+             "hovertemplate": f"{c.name}<br>%{{x:.3~f}}: validation %{{y:.3f}}<extra></extra>"},
+        ]
         lows += [*raw[len(raw) // 5:], *val]
-    fig.update_layout(title=metric.capitalize(), xaxis_title=x_title, yaxis_title=metric, height=340,
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25},
-                      uirevision=metric)
+    layout = {"title": {"text": metric.capitalize()}, "xaxis": {"title": {"text": x_title}},
+              "yaxis": {"title": {"text": metric}}, "height": 340, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+              "legend": {"orientation": "h", "y": -0.25}, "uirevision": metric}
     if metric == "accuracy":
-        fig.update_yaxes(accuracy_axis(lows))
-    return fig
+        layout["yaxis"].update(accuracy_axis(lows))
+    return go.Figure(data=[{"type": "scatter", **t} for t in traces], layout=layout)
 
 
 def knob_scatter(points: dict[str, Sequence], labels: dict[str, str] | None = None, columns: int = 3) -> go.Figure:

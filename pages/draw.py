@@ -137,13 +137,9 @@ def show_prediction(prediction: Prediction) -> None:
             st.header(f"Prediction: {prediction.digit}", anchor=False)
             st.markdown(f"**{prediction.confidence:.0%}** confident")
     with seen:
-        figure = plots.digit_image(prediction.prepared.image)
-        figure.update_layout(height=160)
-        st.plotly_chart(figure, key="seen", config=NO_CHART_BAR)
+        st.plotly_chart(plots.digit_image(prediction.prepared.image, height=160), key="seen", config=NO_CHART_BAR)
         st.caption("What the model sees: 28×28 pixels")
-    bars = plots.probability_bars(prediction.probabilities)
-    bars.update_xaxes(type="category")  # every digit labelled (plotly reads "0".."9" as numbers)
-    st.plotly_chart(bars, key="bars", config=NO_CHART_BAR)
+    st.plotly_chart(plots.probability_bars(prediction.probabilities), key="bars", config=NO_CHART_BAR)
 
 
 def show_steps(prediction: Prediction) -> None:

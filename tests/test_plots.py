@@ -62,3 +62,16 @@ def test_thin_keeps_short_series_whole():
     assert list(plots.thin(5)) == [0, 1, 2, 3, 4]
     picked = plots.thin(10_001, limit=100)
     assert len(picked) <= 100 and picked[0] == 0 and picked[-1] == 10_000
+
+
+def test_overlaid_runs_are_thinned_like_the_live_curves():
+    from cnn.compare import Curve
+
+    h = synthetic_history(20_000)
+    long_run = Curve("long", h.step, h.loss, h.accuracy, h.val_step, h.val_loss, h.val_accuracy)
+    fig = plots.overlay_curves([long_run], "accuracy")
+    smoothed, validation = fig.data
+    assert len(smoothed.x) <= plots.MAX_CURVE_POINTS and (smoothed.x[0], smoothed.x[-1]) == (1, 20_000)
+    np.testing.assert_allclose(smoothed.y[-1], plots.smooth(h.accuracy)[-1])
+    assert len(validation.x) == 10
+    assert fig.layout.yaxis.range[1] == 1.0
