@@ -149,10 +149,39 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     if not root.is_dir():
         return []
     runs = [read_run(p) for p in root.iterdir() if p.is_dir() and RUN_ID.fullmatch(p.name)]
+    for gone in {p for p in _read_cache if p.parent == root} - {r.path for r in runs}:
+        _read_cache.pop(gone, None)  # deleted runs
     return sorted(runs, key=lambda r: (r.created, r.id), reverse=True)
 
 
+# read_run's results by folder, with the files' stamps they were read at. Pages list the
+# runs on every rerun (the Draw page on every stroke) and each run.json holds its whole
+# per-step history: unchanged runs are not read and parsed again. Any rewrite (rename, a
+# replaced model file) changes a stamp, since files are replaced, not edited in place.
+_read_cache: dict[Path, tuple[tuple, RunInfo]] = {}
+
+
+def _stamp(path: Path) -> tuple | None:
+    try:
+        meta, model = (path / META_FILE).stat(), (path / MODEL_FILE).stat()
+    except OSError:
+        return None  # missing files: read (and report) it afresh each time
+    return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in (meta, model))
+
+
 def read_run(path: Path) -> RunInfo:
+    """The run in ``path`` (damaged, with the reason, if it cannot be used)."""
+    stamp = _stamp(path)
+    cached = _read_cache.get(path)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    info = _read_run(path)
+    if stamp is not None:
+        _read_cache[path] = (stamp, info)
+    return info
+
+
+def _read_run(path: Path) -> RunInfo:
     run_id = path.name
     try:
         meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))

@@ -146,3 +146,17 @@ def test_a_folder_that_cannot_be_written_gives_a_clear_error(tiny_result, tmp_pa
     blocker.write_text("a file where the runs folder should be")
     with pytest.raises(CnnError, match="Could not save the run"):
         save_run(tiny_result[0], "x", blocker / "runs")
+
+
+def test_listing_again_reads_only_what_changed(good_run, runs_dir, monkeypatch):
+    reads = []
+    read = store._read_run
+    monkeypatch.setattr(store, "_read_run", lambda path: reads.append(path) or read(path))
+    assert [r.id for r in list_runs(runs_dir)] == [good_run.id]
+    assert reads == [], "an unchanged run is not parsed again"
+
+    rename_run(good_run.id, "a new name", runs_dir)  # rewrites run.json
+    assert [r.name for r in list_runs(runs_dir)] == ["a new name"]
+    (good_run.path / "run.json").write_text("{", encoding="utf-8")  # damaged in place
+    (run,) = list_runs(runs_dir)
+    assert run.damaged and "not valid" in run.damaged
