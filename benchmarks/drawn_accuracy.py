@@ -25,7 +25,7 @@ from cnn import store  # noqa: E402
 from cnn.config import PRESETS  # noqa: E402
 from cnn.drawings import drawn_set  # noqa: E402
 from cnn.predict import Classifier, classifier_for  # noqa: E402
-from cnn.preprocess import ink_map, to_mnist  # noqa: E402
+from cnn.preprocess import ink_map  # noqa: E402
 from cnn.train import train  # noqa: E402
 
 
@@ -59,15 +59,16 @@ def main() -> None:
         print(f"  test accuracy on MNIST {result.test.accuracy:.2%} in {result.train_seconds:.0f} s", flush=True)
         classifier = Classifier(result.model)
 
-    mnist_way, naive, pens, sizes, labels_all = [], [], [], [], []
+    mnist_way, naive, pens, sizes = [], [], [], []
     for start in range(0, args.n, 250):  # in chunks: 1000 drawings are ~300 MB
         images, labels = drawn_set(min(250, args.n - start), seed=args.seed * 1000 + start)
         for canvas, label in zip(images, labels):
-            prepared = to_mnist(canvas)
-            mnist_way.append(prepared is not None and classifier.probabilities(prepared).argmax() == label)
+            prediction = classifier.classify(canvas)  # as the Draw page does
+            mnist_way.append(prediction is not None and prediction.digit == label)
             naive.append(classifier.probabilities(plain_resize(canvas)).argmax() == label)
             pen, size = pen_and_size(canvas)
-            pens.append(pen), sizes.append(size), labels_all.append(label)
+            pens.append(pen)
+            sizes.append(size)
     mnist_way, naive, pens, sizes = map(np.asarray, (mnist_way, naive, pens, sizes))
     print(f"\n{len(mnist_way)} drawn digits (MNIST test digits redrawn, seed {args.seed}):")
     print(f"  MNIST-style preparation: {mnist_way.mean():.2%}")

@@ -51,7 +51,7 @@ def main() -> None:
         t2 = time.perf_counter()
         for _, a in maps:
             tile(a)
-        tile(first_layer_filters(classifier.model))
+        tile(first_layer_filters(classifier.model), normalise=False)  # as the page shows them
         t3 = time.perf_counter()
         for key, dt in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
             timings[key].append(dt * 1000)

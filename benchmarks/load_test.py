@@ -34,6 +34,7 @@ from cnn.config import PRESETS  # noqa: E402
 from cnn.drawings import drawn_set  # noqa: E402
 from cnn.jobs import JobQueue  # noqa: E402
 from cnn.predict import classifier_for  # noqa: E402
+from cnn.preprocess import decode_image  # noqa: E402
 from cnn.train import train  # noqa: E402
 
 JOB = PRESETS["fast default"].replace(epochs=1, train_size=24000)
@@ -46,8 +47,8 @@ def data_url(rgba: np.ndarray) -> str:
 
 
 def decode(url: str) -> np.ndarray:
-    """What the canvas component does with the PNG the browser sends."""
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    """What the Draw page does with the PNG the browser sends (CanvasResult.image_bytes, then decode_image)."""
+    return decode_image(base64.b64decode(url.split(";base64,", 1)[1]))
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,8 +7,8 @@
    do) and prints its test accuracy and training seconds (validation included).
 2. Measures steady-state training throughput (images/s, after a warm-up epoch) of the
    fast default, the seed tutorial and the keras mnist_cnn models on the same images,
-   in alternating rounds so that a noisy neighbour hurts all of them alike; prints the
-   medians and the ratios.
+   a few one-epoch rounds each; prints the medians and the ratios. (The machine's speed
+   swings; benchmarks/job_overhead.py shows how to compare under the same conditions.)
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def throughput(preset: str, rounds: int) -> list[float]:
     x, y, _, _ = split(config, load_mnist())
     model = build_model(config)
     compile_model(model, config)
-    ds = make_dataset(config, x[:IMAGES], y[:IMAGES])
+    assert len(x) == IMAGES  # 7,200 less the validation ninth
+    ds = make_dataset(config, x, y)
     model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing, compiling
     out = []
     for _ in range(rounds):
@@ -60,7 +61,7 @@ def main() -> None:
               f"validation {len(result.history.val_step)}x included)", flush=True)
 
     presets = ["fast default", "seed tutorial", "keras mnist_cnn"]
-    speeds = {p: [] for p in presets}
+    speeds = {}
     for p in presets:  # one model at a time (each keeps its compiled graph), rounds inside
         speeds[p] = throughput(p, args.rounds)
         print(f"  {p:16s} rounds: {', '.join(f'{s:,.0f}' for s in speeds[p])} images/s", flush=True)

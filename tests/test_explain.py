@@ -42,7 +42,7 @@ def test_activations_are_one_map_per_filter_for_every_conv_layer(explainer, good
     assert np.abs(maps[0][1]).sum() > np.abs(blank[0][1]).sum()  # the digit excites the filters
 
 
-def test_batch_norm_models_show_the_relu_output(tiny_result):
+def test_batch_norm_models_show_the_relu_output():
     from cnn.config import TrainConfig
     from cnn.model import build_model
 
