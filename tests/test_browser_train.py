@@ -32,9 +32,10 @@ def test_a_short_run_updates_live_and_ends_with_results(tmp_path):
             page.get_by_text(summary).wait_for()
         page.get_by_text("Advanced").click()
         images = page.get_by_role("spinbutton", name="Training images", exact=True)
-        images.fill("6000")
+        # Enough steps (~170, several seconds) for the live view to redraw while it trains.
+        images.fill("24000")
         images.press("Enter")
-        page.get_by_text("5,400 training and 600 validation images").wait_for()
+        page.get_by_text("21,600 training and 2,400 validation images").wait_for()
         page.get_by_role("button", name="Start training").click()
 
         loss_points, progress = set(), set()
