@@ -26,12 +26,20 @@ from pathlib import Path
 from cnn.config import TrainConfig
 from cnn.data import Mnist
 from cnn.errors import CnnError
+from cnn.records import History, Snapshot
 from cnn.store import RunInfo, save_run
-from cnn.train import History, Snapshot, TrainResult, train
+from cnn.train import TrainResult, train
 
 log = logging.getLogger(__name__)
 
-QUEUED, RUNNING, FINISHED, STOPPED, FAILED, CANCELLED = "queued", "running", "finished", "stopped", "failed", "cancelled"
+QUEUED, RUNNING, FINISHED, STOPPED, FAILED, CANCELLED = (
+    "queued",
+    "running",
+    "finished",
+    "stopped",
+    "failed",
+    "cancelled",
+)
 ENDED = (FINISHED, STOPPED, FAILED, CANCELLED)
 KEEP_ENDED_PER_OWNER = 5  # ended jobs kept in memory per session (their runs are on disk)
 
@@ -160,8 +168,9 @@ class JobQueue:
                 self.stop(job, "nobody was watching (the tab was closed)")
 
         try:
-            job.result = train(job.config, data=self.data, on_progress=on_progress, stop=job.stop_event,
-                               history=job.history)
+            job.result = train(
+                job.config, data=self.data, on_progress=on_progress, stop=job.stop_event, history=job.history
+            )
         except CnnError as exc:
             job.state, job.error = FAILED, str(exc)
             return

@@ -20,8 +20,8 @@ import shutil
 import time
 import unicodedata
 import zipfile
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from cnn.config import ConfigError, TrainConfig, preset_of
 from cnn.data import ROOT
 from cnn.errors import CnnError
 from cnn.model import describe
+from cnn.records import History, TestMetrics, number
 
 if TYPE_CHECKING:
     import keras
@@ -41,19 +42,32 @@ RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
 MAX_NAME = 80
 LEFTOVER_AGE = 3600  # seconds before an abandoned temporary folder is swept up
 CLASS_MODEL_FILE = "class-model.json"
+MAX_META_BYTES = 50_000_000  # a 50-epoch run of 60k images at batch 8 writes ~30 MB of history
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """A saved run as listed; ``damaged`` says why it cannot be used, if it cannot."""
+    """A saved run as listed, its ``run.json`` parsed once; ``damaged`` says why it cannot be used.
+
+    A damaged run has only what could be read (at least its id and folder).
+    """
 
     id: str
     path: Path
     name: str = ""
     created: str = ""
     status: str = ""  # finished | stopped
-    test_accuracy: float | None = None
-    meta: dict[str, Any] = field(default_factory=dict, repr=False)  # all of run.json
+    preset: str = ""
+    summary: str = ""  # the model in one line (cnn.model.describe)
+    config: TrainConfig | None = None
+    history: History = field(default_factory=History, repr=False)
+    test: TestMetrics | None = field(default=None, repr=False)
+    steps: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    images_per_s: float = 0.0
+    parameters: int = 0
+    versions: dict[str, str] = field(default_factory=dict, repr=False)
     damaged: str | None = None
 
     @property
@@ -61,8 +75,8 @@ class RunInfo:
         return self.path / MODEL_FILE
 
     @property
-    def config(self) -> TrainConfig:
-        return TrainConfig.from_dict(self.meta["config"])
+    def test_accuracy(self) -> float | None:
+        return self.test.accuracy if self.test is not None else None
 
     @property
     def label(self) -> str:
@@ -101,7 +115,7 @@ def save_run(result: TrainResult, name: str | None = None, root: Path | None = N
     import keras as keras_module  # already imported by training; only for the version
 
     root = root or runs_dir()
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     preset = preset_of(result.config) or "custom"
     run_id = f"{created:%Y%m%d-%H%M%S}-{_slug(preset)}-{secrets.token_hex(3)}"
     meta = {
@@ -120,8 +134,12 @@ def save_run(result: TrainResult, name: str | None = None, root: Path | None = N
         "eval_seconds": result.eval_seconds,
         "images_per_s": result.images_per_s,
         "parameters": result.parameters,
-        "versions": {"python": platform.python_version(), "keras": keras_module.__version__,
-                     "tensorflow": _version("tensorflow"), "numpy": _version("numpy")},
+        "versions": {
+            "python": platform.python_version(),
+            "keras": keras_module.__version__,
+            "tensorflow": _version("tensorflow"),
+            "numpy": _version("numpy"),
+        },
     }
     tmp = root / f".tmp-{run_id}"
     try:
@@ -148,7 +166,8 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     root = root or runs_dir()
     if not root.is_dir():
         return []
-    runs = [read_run(p) for p in root.iterdir() if p.is_dir() and RUN_ID.fullmatch(p.name)]
+    # A link is listed (as damaged, to be deletable) but never followed out of the folder.
+    runs = [read_run(p) for p in root.iterdir() if RUN_ID.fullmatch(p.name) and (p.is_symlink() or p.is_dir())]
     for gone in {p for p in _read_cache if p.parent == root} - {r.path for r in runs}:
         _read_cache.pop(gone, None)  # deleted runs
     return sorted(runs, key=lambda r: (r.created, r.id), reverse=True)
@@ -184,28 +203,80 @@ def read_run(path: Path) -> RunInfo:
 def _read_run(path: Path) -> RunInfo:
     run_id = path.name
     try:
-        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-        if not isinstance(meta, dict):
-            raise ValueError("not a JSON object")
-        TrainConfig.from_dict(meta["config"])
-        info = RunInfo(id=run_id, path=path, name=str(meta["name"]), created=str(meta["created"]),
-                       status=str(meta["status"]), test_accuracy=float(meta["test"]["accuracy"]), meta=meta)
+        if path.is_symlink():
+            raise _Unusable("is a link: run folders are never followed out of the runs folder")
+        meta_path = path / META_FILE
+        if meta_path.is_symlink():
+            raise _Unusable(f"{META_FILE} is a link, not a file")
+        size = meta_path.stat().st_size
+        if size > MAX_META_BYTES:
+            raise _Unusable(
+                f"{META_FILE} is {size / 1e6:.0f} MB, more than a run's record can be ({MAX_META_BYTES / 1e6:.0f} MB)"
+            )
+        info = _parse_meta(run_id, path, json.loads(meta_path.read_text(encoding="utf-8")))
+    except _Unusable as exc:
+        return RunInfo(id=run_id, path=path, damaged=str(exc))
     except FileNotFoundError:
         return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} is missing")
     except (OSError, UnicodeDecodeError) as exc:
         return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} cannot be read ({exc})")
-    except ValueError as exc:  # JSONDecodeError included
-        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} is not valid ({exc})")
-    except (KeyError, TypeError) as exc:
-        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} lacks {exc}")
     except ConfigError as exc:
         return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} holds an invalid config ({exc})")
+    except ValueError as exc:  # JSONDecodeError and the records' checks included
+        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} is not valid ({str(exc)[:200]})")
+    except (KeyError, TypeError, AttributeError) as exc:
+        return RunInfo(id=run_id, path=path, damaged=f"{META_FILE} lacks or mistypes {str(exc)[:100]}")
+    except (RecursionError, MemoryError) as exc:
+        return RunInfo(
+            id=run_id,
+            path=path,
+            damaged=f"{META_FILE} is nested too deeply or too large to read ({type(exc).__name__})",
+        )
     model = path / MODEL_FILE
-    if not model.is_file():
-        return _damaged(info, f"{MODEL_FILE} is missing")
+    if model.is_symlink() or not model.is_file():
+        return replace(info, damaged=f"{MODEL_FILE} is missing")
     if not zipfile.is_zipfile(model):
-        return _damaged(info, f"{MODEL_FILE} is not a Keras file")
+        return replace(info, damaged=f"{MODEL_FILE} is not a Keras file")
     return info
+
+
+class _Unusable(Exception):
+    """Why a run folder cannot be read at all."""
+
+
+def _parse_meta(run_id: str, path: Path, meta: Any) -> RunInfo:
+    """run.json's fields, each checked for its type; raises on the first that is wrong."""
+    if not isinstance(meta, dict):
+        raise ValueError("not a JSON object")
+    versions = meta.get("versions", {})
+    return RunInfo(
+        id=run_id,
+        path=path,
+        name=_text(meta["name"], "name"),
+        created=_text(meta["created"], "created"),
+        status=_text(meta["status"], "status"),
+        preset=_text(meta.get("preset", "custom"), "preset"),
+        summary=_text(meta.get("summary", ""), "summary"),
+        config=TrainConfig.from_dict(meta["config"]) if isinstance(meta["config"], dict) else _bad("config"),
+        history=History.from_dict(meta.get("history", {})),
+        test=TestMetrics.from_dict(meta["test"]),
+        steps=int(number(meta.get("steps", 0), "steps")),
+        train_seconds=number(meta.get("train_seconds", 0.0), "train_seconds"),
+        eval_seconds=number(meta.get("eval_seconds", 0.0), "eval_seconds"),
+        images_per_s=number(meta.get("images_per_s", 0.0), "images_per_s"),
+        parameters=int(number(meta.get("parameters", 0), "parameters")),
+        versions={str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else {},
+    )
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not text")
+    return value
+
+
+def _bad(name: str):
+    raise ValueError(f"{name} is not an object")
 
 
 def get_run(run_id: str, root: Path | None = None) -> RunInfo:
@@ -247,9 +318,10 @@ def load_model(info: RunInfo) -> keras.Model:
 
 def rename_run(run_id: str, name: str, root: Path | None = None) -> RunInfo:
     info = get_run(run_id, root)
-    meta = dict(info.meta, name=clean_name(name))
+    name = clean_name(name)
     try:
-        _write_json(info.path / META_FILE, meta)
+        meta = json.loads((info.path / META_FILE).read_text(encoding="utf-8"))
+        _write_json(info.path / META_FILE, {**meta, "name": name})
     except OSError as exc:
         raise CnnError(f"Could not rename run {run_id!r} ({exc.strerror or exc}); is {info.path} writable?") from None
     return read_run(info.path)
@@ -259,14 +331,17 @@ def delete_run(run_id: str, root: Path | None = None) -> None:
     """Remove a run (damaged ones too): renamed away first, so it vanishes in one step."""
     root = root or runs_dir()
     path = root / check_run_id(run_id)
-    if not path.is_dir():
+    if not (path.is_symlink() or path.is_dir()):
         raise CnnError(f"There is no saved run {run_id!r}; it may have been deleted already.")
     trash = root / f".trash-{run_id}-{secrets.token_hex(3)}"
     try:
         os.rename(path, trash)
     except OSError as exc:
         raise CnnError(f"Could not delete run {run_id!r} ({exc.strerror or exc}); is {root} writable?") from None
-    shutil.rmtree(trash, ignore_errors=True)
+    if trash.is_symlink():
+        trash.unlink()  # only the link: what it points at is not ours
+    else:
+        shutil.rmtree(trash, ignore_errors=True)
     if class_model(root) == run_id:
         set_class_model(None, root)
 
@@ -291,11 +366,6 @@ def set_class_model(run_id: str | None, root: Path | None = None) -> None:
         _write_json(path, {"run": run_id})
     except OSError as exc:
         raise CnnError(f"Could not mark the class model ({exc.strerror or exc}); is {root} writable?") from None
-
-
-def _damaged(info: RunInfo, reason: str) -> RunInfo:
-    return RunInfo(id=info.id, path=info.path, name=info.name, created=info.created, status=info.status,
-                   test_accuracy=info.test_accuracy, meta=info.meta, damaged=reason)
 
 
 def _write_json(path: Path, value: Any) -> None:

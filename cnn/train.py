@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from cnn.augment import to_float
 from cnn.config import TrainConfig
 from cnn.data import Mnist, load_mnist
 from cnn.model import build_model, forward
+from cnn.records import History, Snapshot, TestMetrics
 
 if TYPE_CHECKING:
     import keras
@@ -40,69 +41,6 @@ EVAL_BATCH = 1000
 # (benchmarks/train_speed.py): XLA made the batch-norm and pooling layouts 2-4x slower
 # and the seed tutorial's two plain convolutions ~20% faster.
 JIT_COMPILE = {"compact": False, "tutorial": True, "mnist_cnn": False}
-
-
-@dataclass
-class Snapshot:
-    """What a progress bar or a live chart needs at one moment of a run."""
-
-    step: int
-    total_steps: int
-    epoch: int  # 1-based
-    epochs: int
-    loss: float  # this step's
-    accuracy: float
-    val_accuracy: float | None  # the latest validation score
-    images_per_s: float
-    elapsed: float
-    eta: float
-
-    @property
-    def fraction(self) -> float:
-        return self.step / self.total_steps if self.total_steps else 0.0
-
-
-@dataclass
-class History:
-    """Every step's loss and accuracy, the validation points and where epochs ended."""
-
-    step: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
-    time: list[float] = field(default_factory=list)  # seconds since the start of fitting
-    val_step: list[int] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    val_time: list[float] = field(default_factory=list)
-    epoch_end_steps: list[int] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, list]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, list]) -> History:
-        return cls(**{k: list(values.get(k, [])) for k in cls.__dataclass_fields__})
-
-
-@dataclass
-class TestMetrics:
-    accuracy: float
-    loss: float
-    confusion: list[list[int]]  # confusion[true][predicted]
-    misclassified: list[int]  # test-set indices
-    predicted: list[int]  # the model's digit for each misclassified index
-    confidence: list[float]  # its probability for that digit
-
-    @property
-    def per_class_accuracy(self) -> list[float]:
-        return [row[i] / max(sum(row), 1) for i, row in enumerate(self.confusion)]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TestMetrics:
-        return cls(**{k: values[k] for k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -150,25 +88,32 @@ def compile_model(model: keras.Model, config: TrainConfig) -> None:
     elif config.lr_schedule == "onecycle":
         warmup = max(1, total // 5)
         lr = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate / 10, decay_steps=max(1, total - warmup),
-            warmup_target=config.learning_rate, warmup_steps=warmup,
+            config.learning_rate / 10,
+            decay_steps=max(1, total - warmup),
+            warmup_target=config.learning_rate,
+            warmup_steps=warmup,
         )
     optimizer = {
-        "adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop,
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "rmsprop": keras.optimizers.RMSprop,
         "adadelta": keras.optimizers.Adadelta,
         "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
     }[config.optimizer](learning_rate=lr)
     # Sparse labels: the same categorical cross-entropy as the tutorials, without one-hot copies.
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=JIT_COMPILE[config.architecture])
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=JIT_COMPILE[config.architecture],
+    )
 
 
 def probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """(n, 10) probabilities for uint8 images, in large batches, through the model's traced graph."""
     run = forward(model)
     out = [
-        run(x[i : i + EVAL_BATCH].astype(np.float32)[..., None] / 255.0).numpy()
-        for i in range(0, len(x), EVAL_BATCH)
+        run(x[i : i + EVAL_BATCH].astype(np.float32)[..., None] / 255.0).numpy() for i in range(0, len(x), EVAL_BATCH)
     ]
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
@@ -189,8 +134,12 @@ def evaluate(model: keras.Model, data: Mnist | None = None) -> TestMetrics:
     np.add.at(confusion, (data.y_test, predicted), 1)
     wrong = np.flatnonzero(predicted != data.y_test)
     return TestMetrics(
-        accuracy=accuracy, loss=loss, confusion=confusion.tolist(), misclassified=wrong.tolist(),
-        predicted=predicted[wrong].tolist(), confidence=[float(c) for c in p[wrong, predicted[wrong]]],
+        accuracy=accuracy,
+        loss=loss,
+        confusion=confusion.tolist(),
+        misclassified=wrong.tolist(),
+        predicted=predicted[wrong].tolist(),
+        confidence=[float(c) for c in p[wrong, predicted[wrong]]],
     )
 
 
@@ -215,8 +164,13 @@ def train(
 
     started = time.perf_counter()
     if not recorder.stop.is_set():  # a stop that came before the start trains nothing
-        model.fit(make_dataset(config, x_fit, y_fit), epochs=config.epochs, verbose=0, shuffle=False,
-                  callbacks=[recorder.callback()])
+        model.fit(
+            make_dataset(config, x_fit, y_fit),
+            epochs=config.epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=[recorder.callback()],
+        )
     train_seconds = time.perf_counter() - started
     if recorder.steps and (not recorder.history.val_step or recorder.history.val_step[-1] != recorder.steps):
         recorder.validate()  # the last point of the curve is where the run ended
@@ -226,10 +180,16 @@ def train(
     eval_seconds = time.perf_counter() - started
     fit_seconds = max(train_seconds - recorder.validation_seconds, 1e-9)
     return TrainResult(
-        config=config, model=model, history=recorder.history, test=test,
-        stopped=recorder.steps < recorder.total_steps, steps=recorder.steps,
-        train_seconds=train_seconds, eval_seconds=eval_seconds,
-        images_per_s=recorder.images / fit_seconds, parameters=model.count_params(),
+        config=config,
+        model=model,
+        history=recorder.history,
+        test=test,
+        stopped=recorder.steps < recorder.total_steps,
+        steps=recorder.steps,
+        train_seconds=train_seconds,
+        eval_seconds=eval_seconds,
+        images_per_s=recorder.images / fit_seconds,
+        parameters=model.count_params(),
     )
 
 
@@ -250,8 +210,10 @@ class _Recorder:
 
     def callback(self):
         return runtime.keras().callbacks.LambdaCallback(
-            on_train_begin=self.on_train_begin, on_epoch_begin=self.on_epoch_begin,
-            on_train_batch_end=self.on_train_batch_end, on_epoch_end=self.on_epoch_end,
+            on_train_begin=self.on_train_begin,
+            on_epoch_begin=self.on_epoch_begin,
+            on_train_batch_end=self.on_train_batch_end,
+            on_epoch_end=self.on_epoch_end,
         )
 
     def on_train_begin(self, logs=None):
@@ -302,8 +264,14 @@ class _Recorder:
         validations_left = len([s for s in self.val_at if s > self.steps])
         per_validation = self.validation_seconds / max(len(h.val_step), 1)
         return Snapshot(
-            step=self.steps, total_steps=self.total_steps, epoch=self.epoch, epochs=self.config.epochs,
-            loss=h.loss[-1], accuracy=h.accuracy[-1], val_accuracy=h.val_accuracy[-1] if h.val_accuracy else None,
-            images_per_s=self.images / fit_seconds, elapsed=elapsed,
+            step=self.steps,
+            total_steps=self.total_steps,
+            epoch=self.epoch,
+            epochs=self.config.epochs,
+            loss=h.loss[-1],
+            accuracy=h.accuracy[-1],
+            val_accuracy=h.val_accuracy[-1] if h.val_accuracy else None,
+            images_per_s=self.images / fit_seconds,
+            elapsed=elapsed,
             eta=remaining * per_step + validations_left * per_validation,
         )

@@ -45,7 +45,7 @@ def test_stop_mid_epoch_keeps_and_saves_what_was_learned(queue, runs_dir):
     queue.stop(job)
     wait_until(lambda: job.ended)
     assert job.state == STOPPED and job.stop_reason == "stopped by you"
-    assert job.run.status == "stopped" and job.run.meta["steps"] < LONG.epochs * LONG.steps_per_epoch
+    assert job.run.status == "stopped" and job.run.steps < LONG.epochs * LONG.steps_per_epoch
     assert [r.id for r in store.list_runs(runs_dir)] == [job.run.id]
     assert job.run.test_accuracy > 0.5
 
@@ -155,8 +155,13 @@ KILLED_SAVE = textwrap.dedent(
 
 def test_sigkill_while_saving_leaves_earlier_runs_loadable_and_no_half_run(tmp_path):
     root = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(root)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SAVE, str(root)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "SAVING"
         os.kill(proc.pid, signal.SIGKILL)

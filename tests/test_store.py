@@ -6,8 +6,18 @@ import pytest
 from cnn import store
 from cnn.data import load_mnist
 from cnn.errors import CnnError
-from cnn.store import (best_run, check_run_id, class_model, delete_run, get_run, list_runs, load_model,
-                       rename_run, save_run, set_class_model)
+from cnn.store import (
+    best_run,
+    check_run_id,
+    class_model,
+    delete_run,
+    get_run,
+    list_runs,
+    load_model,
+    rename_run,
+    save_run,
+    set_class_model,
+)
 
 
 @pytest.fixture
@@ -21,11 +31,10 @@ def test_a_saved_run_lists_loads_and_predicts_like_the_original(saved, tiny_resu
     (listed,) = list_runs()
     assert listed.id == saved.id and listed.name == "my first run" and listed.damaged is None
     assert listed.path.parent == runs_dir
-    meta = listed.meta
-    assert meta["status"] == "finished" and meta["config"] == result.config.to_dict()
-    assert meta["test"]["accuracy"] == pytest.approx(result.test.accuracy)
-    assert len(meta["history"]["loss"]) == result.steps and meta["versions"]["keras"].startswith("3.")
-    assert meta["parameters"] == result.parameters and meta["train_seconds"] > 0
+    assert listed.status == "finished" and listed.config == result.config
+    assert listed.test.accuracy == pytest.approx(result.test.accuracy) and listed.test == result.test
+    assert len(listed.history.loss) == result.steps and listed.versions["keras"].startswith("3.")
+    assert listed.parameters == result.parameters and listed.train_seconds > 0
     x = load_mnist().x_test[:50].astype(np.float32)[..., None] / 255
     model = load_model(listed)
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(result.model(x, training=False)), atol=1e-5)
@@ -93,7 +102,7 @@ def test_a_model_file_that_zips_but_is_not_keras_is_refused_on_load(saved):
     import zipfile
 
     with zipfile.ZipFile(saved.model_path, "w") as z:
-        z.writestr("config.json", "{\"class_name\": \"Lambda\", \"config\": {}}")
+        z.writestr("config.json", '{"class_name": "Lambda", "config": {}}')
     with pytest.raises(CnnError, match="cannot be loaded.*Delete the run"):
         load_model(get_run(saved.id))
 
