@@ -1,4 +1,6 @@
-"""``build_model(config)``: the CNN a ``TrainConfig`` describes, as a keras model.
+"""The CNN a ``TrainConfig`` describes: its layers (``layers``), built as a keras model
+(``build_model``), described in words and its parameters counted (``describe``), all from
+one layer spec per layout.
 
 All three layouts take a (28, 28, 1) float32 image in [0, 1] (ink = 1) and end in a
 10-way softmax, so everything downstream (training, the store, prediction,
@@ -9,10 +11,11 @@ show what each one sees.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from cnn import runtime
-from cnn.config import TrainConfig
+from cnn.config import IMAGE_SIDE, TrainConfig
 
 if TYPE_CHECKING:
     import keras
@@ -20,52 +23,117 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def build_model(config: TrainConfig) -> keras.Model:
-    keras = runtime.keras()
-    layers = keras.layers
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a layout: enough to build it, describe it and count its parameters."""
 
-    keras.utils.set_random_seed(config.seed)
-    stack: list[keras.layers.Layer] = [keras.Input((28, 28, 1), name="image")]
-    k = config.kernel_size
+    kind: str  # conv | norm | relu | pool | dropout | flatten | dense
+    name: str
+    units: int = 0  # filters of a conv, units of a dense layer
+    kernel: int = 0
+    same: bool = False  # 'same' padding (keeps the side) instead of 'valid'
+    relu: bool = False  # a ReLU built into a conv or dense layer
+    bias: bool = True
+    rate: float = 0.0  # dropout rate
+
+
+def layers(config: TrainConfig) -> list[Layer]:
+    """The layout ``config`` describes, input to softmax: the one source of truth for it."""
+    k, f = config.kernel_size, config.filters
     if config.architecture == "compact":
+        spec = []
         for i in range(1, config.conv_blocks + 1):
-            # With batch-norm the conv needs no bias; momentum .9 (not .99) so that
-            # runs of a few hundred steps end with usable running statistics.
-            out = config.filters * 2 ** (i - 1)
+            out = f * 2 ** (i - 1)
             if config.batch_norm:
-                stack += [
-                    layers.Conv2D(out, k, padding="same", use_bias=False, name=f"conv{i}"),
-                    layers.BatchNormalization(momentum=0.9, name=f"norm{i}"),
-                    layers.ReLU(name=f"relu{i}"),
+                # With batch-norm the conv needs no bias; momentum .9 (see build_model).
+                spec += [
+                    Layer("conv", f"conv{i}", out, k, same=True, bias=False),
+                    Layer("norm", f"norm{i}"),
+                    Layer("relu", f"relu{i}"),
                 ]
             else:
-                stack.append(layers.Conv2D(out, k, padding="same", activation="relu", name=f"conv{i}"))
-            stack.append(layers.MaxPooling2D(2, name=f"pool{i}"))
-        stack += [
-            layers.Flatten(name="flatten"),
-            layers.Dropout(config.dropout, name="dropout1"),
-            layers.Dense(config.dense_units, activation="relu", name="dense"),
-            layers.Dropout(config.dropout, name="dropout2"),
+                spec.append(Layer("conv", f"conv{i}", out, k, same=True, relu=True))
+            spec.append(Layer("pool", f"pool{i}"))
+        spec += [
+            Layer("flatten", "flatten"),
+            Layer("dropout", "dropout1", rate=config.dropout),
+            Layer("dense", "dense", config.dense_units, relu=True),
+            Layer("dropout", "dropout2", rate=config.dropout),
         ]
     elif config.architecture == "tutorial":
-        stack += [
-            layers.Conv2D(config.filters, k, activation="relu", name="conv1"),
-            layers.Conv2D(max(config.filters // 2, 1), k, activation="relu", name="conv2"),
-            layers.Dropout(config.dropout, name="dropout1"),
-            layers.Flatten(name="flatten"),
+        spec = [
+            Layer("conv", "conv1", f, k, relu=True),
+            Layer("conv", "conv2", max(f // 2, 1), k, relu=True),
+            Layer("dropout", "dropout1", rate=config.dropout),
+            Layer("flatten", "flatten"),
         ]
     else:  # mnist_cnn; the original drops twice as much after the dense layer (.25 / .5)
-        stack += [
-            layers.Conv2D(config.filters, k, activation="relu", name="conv1"),
-            layers.Conv2D(config.filters * 2, k, activation="relu", name="conv2"),
-            layers.MaxPooling2D(2, name="pool1"),
-            layers.Dropout(config.dropout, name="dropout1"),
-            layers.Flatten(name="flatten"),
-            layers.Dense(config.dense_units, activation="relu", name="dense"),
-            layers.Dropout(min(2 * config.dropout, 0.8), name="dropout2"),
+        spec = [
+            Layer("conv", "conv1", f, k, relu=True),
+            Layer("conv", "conv2", f * 2, k, relu=True),
+            Layer("pool", "pool1"),
+            Layer("dropout", "dropout1", rate=config.dropout),
+            Layer("flatten", "flatten"),
+            Layer("dense", "dense", config.dense_units, relu=True),
+            Layer("dropout", "dropout2", rate=min(2 * config.dropout, 0.8)),
         ]
-    stack.append(layers.Dense(10, activation="softmax", name="probabilities"))
+    return [*spec, Layer("dense", "probabilities", 10)]
+
+
+def build_model(config: TrainConfig) -> keras.Model:
+    keras = runtime.keras()
+    make = {
+        "conv": lambda s: keras.layers.Conv2D(
+            s.units,
+            s.kernel,
+            padding="same" if s.same else "valid",
+            use_bias=s.bias,
+            activation="relu" if s.relu else None,
+            name=s.name,
+        ),
+        # momentum .9 (not .99) so that runs of a few hundred steps end with usable running statistics
+        "norm": lambda s: keras.layers.BatchNormalization(momentum=0.9, name=s.name),
+        "relu": lambda s: keras.layers.ReLU(name=s.name),
+        "pool": lambda s: keras.layers.MaxPooling2D(2, name=s.name),
+        "dropout": lambda s: keras.layers.Dropout(s.rate, name=s.name),
+        "flatten": lambda s: keras.layers.Flatten(name=s.name),
+        "dense": lambda s: keras.layers.Dense(s.units, activation="relu" if s.relu else "softmax", name=s.name),
+    }
+    keras.utils.set_random_seed(config.seed)
+    stack = [keras.Input((IMAGE_SIDE, IMAGE_SIDE, 1), name="image"), *(make[s.kind](s) for s in layers(config))]
     return keras.Sequential(stack, name=config.architecture)
+
+
+def parameters(config: TrainConfig) -> int:
+    """What ``build_model(config).count_params()`` gives, without TensorFlow."""
+    side, channels, features, total = IMAGE_SIDE, 1, 0, 0
+    for s in layers(config):
+        if s.kind == "conv":
+            total += s.kernel * s.kernel * channels * s.units + (s.units if s.bias else 0)
+            side, channels = (side if s.same else side - s.kernel + 1), s.units
+        elif s.kind == "norm":
+            total += 4 * channels  # scale, offset, and the running mean and variance
+        elif s.kind == "pool":
+            side //= 2
+        elif s.kind == "flatten":
+            features = side * side * channels
+        elif s.kind == "dense":
+            total += features * s.units + s.units
+            features = s.units
+    return total
+
+
+def describe(config: TrainConfig) -> str:
+    """One line: the layers in words and the parameter count, without TensorFlow."""
+    words = {
+        "conv": lambda s: f"Conv{s.kernel}x{s.kernel} {s.units}",
+        "norm": lambda s: "BatchNorm",
+        "pool": lambda s: "Pool",
+        "dropout": lambda s: f"Dropout {s.rate:g}" if s.rate else "",
+        "dense": lambda s: f"Dense {s.units}" + ("" if s.relu else " softmax"),
+    }
+    parts = [words[s.kind](s) for s in layers(config) if s.kind in words]
+    return f"{' -> '.join(p for p in parts if p)} ({parameters(config):,} parameters)"
 
 
 def kept_on(model: keras.Model, name: str, make: Callable[[], T]) -> T:
@@ -89,43 +157,17 @@ def forward(model: keras.Model):
     """
     import tensorflow as tf
 
-    return kept_on(model, "_cnn_forward", lambda: tf.function(
-        lambda x: model(x, training=False), autograph=False,
-        input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)]))
+    return kept_on(
+        model,
+        "_cnn_forward",
+        lambda: tf.function(
+            lambda x: model(x, training=False),
+            autograph=False,
+            input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
+        ),
+    )
 
 
 def conv_layer_names(model: keras.Model) -> list[str]:
     """Names of the model's convolution layers, first to last."""
     return [layer.name for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
-
-
-def describe(config: TrainConfig) -> str:
-    """One line: the layers and the parameter count, without building anything in TensorFlow."""
-    k, f = config.kernel_size, config.filters
-    parts, params, side, channels = [], 0, 28, 1
-    if config.architecture == "compact":
-        for i in range(config.conv_blocks):
-            out = f * 2**i
-            # conv without bias + batch-norm (4 per channel), or conv with bias
-            params += k * k * channels * out + (4 * out if config.batch_norm else out)
-            parts.append(f"Conv{k}x{k} {out}{'+BN' if config.batch_norm else ''}+Pool")
-            channels, side = out, side // 2
-        flat = side * side * channels
-        params += flat * config.dense_units + config.dense_units + config.dense_units * 10 + 10
-        parts += [f"Dropout {config.dropout:g}", f"Dense {config.dense_units}", f"Dropout {config.dropout:g}"]
-    elif config.architecture == "tutorial":
-        half = max(f // 2, 1)
-        params += k * k * f + f + k * k * f * half + half
-        side -= 2 * (k - 1)
-        parts += [f"Conv{k}x{k} {f}", f"Conv{k}x{k} {half}"]
-        if config.dropout:
-            parts.append(f"Dropout {config.dropout:g}")
-        params += side * side * half * 10 + 10
-    else:
-        params += k * k * f + f + k * k * f * 2 * f + 2 * f
-        side = (side - 2 * (k - 1)) // 2
-        params += side * side * 2 * f * config.dense_units + config.dense_units + config.dense_units * 10 + 10
-        parts += [f"Conv{k}x{k} {f}", f"Conv{k}x{k} {2 * f}", "MaxPool", f"Dropout {config.dropout:g}",
-                  f"Dense {config.dense_units}", f"Dropout {min(2 * config.dropout, 0.8):g}"]
-    parts.append("Dense 10 softmax")
-    return f"{' -> '.join(parts)} ({params:,} parameters)"

@@ -78,7 +78,7 @@ def test_presets_match_the_classic_tutorials():
     assert (tutorial.architecture, tutorial.filters, tutorial.epochs, tutorial.optimizer) == ("tutorial", 64, 3, "adam")
     assert "Conv3x3 64 -> Conv3x3 32 -> Dense 10 softmax" in describe(tutorial)
     assert (keras_cnn.filters, keras_cnn.epochs, keras_cnn.dense_units, keras_cnn.dropout) == (32, 12, 128, 0.25)
-    assert "Conv3x3 32 -> Conv3x3 64 -> MaxPool -> Dropout 0.25 -> Dense 128 -> Dropout 0.5" in describe(keras_cnn)
+    assert "Conv3x3 32 -> Conv3x3 64 -> Pool -> Dropout 0.25 -> Dense 128 -> Dropout 0.5" in describe(keras_cnn)
     assert preset_of(PRESETS["fast default"]) == "fast default"
     assert preset_of(TrainConfig(epochs=7)) is None
 
@@ -100,6 +100,8 @@ def test_described_parameter_count_matches_keras(preset):
 def test_described_parameter_count_matches_keras_for_other_layouts():
     from cnn.model import build_model
 
-    for config in (TrainConfig(batch_norm=False, conv_blocks=3, kernel_size=5, filters=8),
-                   TrainConfig(conv_blocks=1, dense_units=64, batch_norm=True)):
+    for config in (
+        TrainConfig(batch_norm=False, conv_blocks=3, kernel_size=5, filters=8),
+        TrainConfig(conv_blocks=1, dense_units=64, batch_norm=True),
+    ):
         assert f"({build_model(config).count_params():,} parameters)" in describe(config)
