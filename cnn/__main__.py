@@ -57,8 +57,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     run = store.save_run(result, args.name)
     how = "stopped early" if result.stopped else "finished"
-    print(f"Run {run.id} ({run.name}) {how} after {result.steps} steps in {result.train_seconds:.1f} s "
-          f"({result.images_per_s:,.0f} images/s).")
+    print(
+        f"Run {run.id} ({run.name}) {how} after {result.steps} steps in {result.train_seconds:.1f} s "
+        f"({result.images_per_s:,.0f} images/s)."
+    )
     print(f"Test accuracy {result.test.accuracy:.2%}, loss {result.test.loss:.4f}.")
     return 0
 
@@ -74,9 +76,11 @@ class _ProgressBar:
         val = f" val {s.val_accuracy:.1%}" if s.val_accuracy is not None else ""
         width = 24
         done = int(width * s.fraction)
-        line = (f"[{'#' * done}{'.' * (width - done)}] {s.fraction:4.0%} epoch {s.epoch}/{s.epochs} "
-                f"step {s.step}/{s.total_steps} loss {s.loss:.3f} acc {s.accuracy:.1%}{val} "
-                f"{s.images_per_s:,.0f} img/s ETA {_clock(s.eta)}")
+        line = (
+            f"[{'#' * done}{'.' * (width - done)}] {s.fraction:4.0%} epoch {s.epoch}/{s.epochs} "
+            f"step {s.step}/{s.total_steps} loss {s.loss:.3f} acc {s.accuracy:.1%}{val} "
+            f"{s.images_per_s:,.0f} img/s ETA {_clock(s.eta)}"
+        )
         if self.tty:
             print("\r" + line.ljust(110), end="", flush=True)
         elif time.monotonic() - self.last_line > 5 or s.step == s.total_steps:
@@ -106,7 +110,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"{r.id:36} {'-':>8} {'damaged':8} {r.created[:16]:16} {r.name}  ({r.damaged})")
         else:
             mark = "  [class model]" if r.id == chosen else ""
-            print(f"{r.id:36} {r.test_accuracy:>8.2%} {r.status:8} {r.created[:16].replace('T', ' '):16} {r.name}{mark}")
+            print(
+                f"{r.id:36} {r.test_accuracy:>8.2%} {r.status:8} {r.created[:16].replace('T', ' '):16} {r.name}{mark}"
+            )
     return 0
 
 
@@ -115,8 +121,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = store.get_run(args.run)
     metrics = evaluate(store.load_model(run))
-    print(f"Run {run.id} ({run.name}): test accuracy {metrics.accuracy:.2%}, loss {metrics.loss:.4f}, "
-          f"{len(metrics.misclassified)} of 10,000 test digits misclassified.")
+    print(
+        f"Run {run.id} ({run.name}): test accuracy {metrics.accuracy:.2%}, loss {metrics.loss:.4f}, "
+        f"{len(metrics.misclassified)} of 10,000 test digits misclassified."
+    )
     print("Per digit: " + "  ".join(f"{d}: {a:.1%}" for d, a in enumerate(metrics.per_class_accuracy)))
     return 0
 
@@ -135,15 +143,18 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def cmd_class_model(args: argparse.Namespace) -> int:
     store.set_class_model(None if args.run == "none" else args.run)
-    print("No class model: the Draw page picks the most accurate run." if args.run == "none"
-          else f"Run {args.run} is now the class model: the Draw page picks it for everyone.")
+    print(
+        "No class model: the Draw page picks the most accurate run."
+        if args.run == "none"
+        else f"Run {args.run} is now the class model: the Draw page picks it for everyone."
+    )
     return 0
 
 
 # --- predict ------------------------------------------------------------------------------
 def cmd_predict(args: argparse.Namespace) -> int:
+    from cnn.imagefile import load_image
     from cnn.predict import classifier_for
-    from cnn.preprocess import load_image
 
     run = store.get_run(args.run) if args.run else store.best_run()
     if run is None:
@@ -166,8 +177,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"file": path, "digit": prediction.digit, "probabilities": probabilities}))
         else:
-            print(f"{path}: {prediction.digit} ({prediction.confidence:.1%})  "
-                  + " ".join(f"{d}:{p:.3f}" for d, p in enumerate(probabilities)))
+            print(
+                f"{path}: {prediction.digit} ({prediction.confidence:.1%})  "
+                + " ".join(f"{d}:{p:.3f}" for d, p in enumerate(probabilities))
+            )
     return 1 if failed else 0
 
 
@@ -185,8 +198,9 @@ def _parser() -> argparse.ArgumentParser:
         if isinstance(f.default, bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=meta["help"])
         else:
-            p.add_argument(flag, type=type(f.default), default=None, metavar=f.name.upper(),
-                           help=f"{meta['help']} ({allowed})")
+            p.add_argument(
+                flag, type=type(f.default), default=None, metavar=f.name.upper(), help=f"{meta['help']} ({allowed})"
+            )
     p.set_defaults(command=cmd_train)
 
     p = sub.add_parser("runs", help="list the saved runs")

@@ -17,70 +17,61 @@ MNIST's own centres of mass average (14.0, 14.0) in these coordinates (they were
 rounded to whole pixels there, which spreads them by +-0.5); we shift by sub-pixel
 amounts so the centre of mass lands on (14, 14) itself.
 
-Also here: `decode_image` / `load_image`, which turn uploaded bytes or a file into an
-array safely (size limits, decompression bombs, corrupt files, odd image modes).
+Untrusted files become arrays in `cnn.imagefile`; this module takes arrays.
 """
 
 from __future__ import annotations
 
-import io
 import math
-import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from cnn.errors import CnnError
-
-MAX_SIDE = 4096                      # larger images are refused
-MAX_PIXELS = 16_000_000              # ... and so are images with more pixels than this
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024   # larger files are refused before decoding
-# Pillow's own decompression-bomb guard, tightened from its 89 Mpixel default to ours:
-# a belt to the braces of checking the header's size before decoding.
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+from cnn.imagefile import MAX_SIDE
 
 # The MNIST geometry.
-SIZE = 28                 # the model's input is SIZE x SIZE
-BOX = 20                  # the digit is fitted into BOX x BOX ...
-CENTRE = 14.0             # ... and its centre of mass placed at (CENTRE, CENTRE)
+SIZE = 28  # the model's input is SIZE x SIZE
+BOX = 20  # the digit is fitted into BOX x BOX ...
+CENTRE = 14.0  # ... and its centre of mass placed at (CENTRE, CENTRE)
 
 # Ink map.
-MIN_CONTRAST = 0.1        # ink must differ from the background by this much (0..1)
-NOISE_SIGMAS = 3.0        # background noise below this many sigmas is not ink
+MIN_CONTRAST = 0.1  # ink must differ from the background by this much (0..1)
+NOISE_SIGMAS = 3.0  # background noise below this many sigmas is not ink
 # Specks and blanks.
-STROKE_LEVEL = 0.25       # ink above this counts when finding connected strokes
-POOL_CELLS = 64           # strokes are found on a grid of at most this many cells a side
-MAIN_FRACTION = 0.25      # a stroke with >= this share of the biggest stroke's ink is main
-NEAR_FRACTION = 0.25      # a smaller one is kept if it lies within this share of the
-                          # digit's size from the main strokes ...
-SPECK_FRACTION = 0.02     # ... and is not a speck (< this share of the biggest stroke)
-MIN_DIGIT_INK = 0.1       # the biggest stroke must hold ink worth this share of the image
-                          # side (in pixels), else the image is blank
-CROP_LEVEL = 0.1          # the crop box covers ink above this level
+STROKE_LEVEL = 0.25  # ink above this counts when finding connected strokes
+POOL_CELLS = 64  # strokes are found on a grid of at most this many cells a side
+MAIN_FRACTION = 0.25  # a stroke with >= this share of the biggest stroke's ink is main
+NEAR_FRACTION = 0.25  # a smaller one is kept if it lies within this share of the
+# digit's size from the main strokes ...
+SPECK_FRACTION = 0.02  # ... and is not a speck (< this share of the biggest stroke)
+MIN_DIGIT_INK = 0.1  # the biggest stroke must hold ink worth this share of the image
+# side (in pixels), else the image is blank
+CROP_LEVEL = 0.1  # the crop box covers ink above this level
 
 
 @dataclass(frozen=True)
 class Prepared:
     """Every step of the preparation, for the model and for the teaching view."""
 
-    image: np.ndarray                # (28, 28) float32 in [0, 1], ink = 1: what the model sees
-    ink: np.ndarray                  # float32 [0, 1] ink map of the whole input (its H x W),
-                                     # specks included, so a view can show what was dropped
-    box: tuple[int, int, int, int]   # (top, left, bottom, right) of the kept ink, input coords,
-                                     # bottom/right exclusive
-    fitted: np.ndarray               # float32 digit fitted into 20x20 (longer side == 20)
-    shift: tuple[float, float]       # (dy, dx): `fitted`'s top-left corner sits at (dy, dx)
-                                     # in `image` (sub-pixel; centre of mass -> (14, 14))
+    image: np.ndarray  # (28, 28) float32 in [0, 1], ink = 1: what the model sees
+    ink: np.ndarray  # float32 [0, 1] ink map of the whole input (its H x W),
+    # specks included, so a view can show what was dropped
+    box: tuple[int, int, int, int]  # (top, left, bottom, right) of the kept ink, input coords,
+    # bottom/right exclusive
+    fitted: np.ndarray  # float32 digit fitted into 20x20 (longer side == 20)
+    shift: tuple[float, float]  # (dy, dx): `fitted`'s top-left corner sits at (dy, dx)
+    # in `image` (sub-pixel; centre of mass -> (14, 14))
 
 
 # ---------------------------------------------------------------------------------------
 # 1. Ink map
 # ---------------------------------------------------------------------------------------
 
+
 def _as_unit_float(a: np.ndarray) -> np.ndarray:
-    """Pixel values of any numeric dtype -> float32 in [0, 1]."""
+    """Pixel values (already checked by ``_validated``) -> float32 in [0, 1]."""
     if a.dtype == np.bool_:
         return a.astype(np.float32)
     if np.issubdtype(a.dtype, np.integer):
@@ -89,26 +80,19 @@ def _as_unit_float(a: np.ndarray) -> np.ndarray:
             raise CnnError(
                 f"The image has pixel values from {lo} to {hi}, which is not a picture format "
                 "this app understands. Use 8-bit (0-255) or 16-bit (0-65535) pixels, or "
-                "floats in [0, 1].")
+                "floats in [0, 1]."
+            )
         scale = 255.0 if hi <= 255 else 65535.0
         return a.astype(np.float32) / np.float32(scale)
-    if np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float32, copy=False)
-        if not np.isfinite(a).all():
-            raise CnnError(
-                "The image contains NaN or infinite pixel values. "
-                "Replace them (for example with np.nan_to_num) and try again.")
-        lo, hi = float(a.min()), float(a.max())
-        if lo >= -1e-3 and hi <= 1.0 + 1e-3:
-            return np.clip(a, 0.0, 1.0)
-        if lo >= 0.0 and hi <= 255.0:
-            return a / np.float32(255.0)
-        raise CnnError(
-            f"The image has float pixel values from {lo:g} to {hi:g}. "
-            "Scale them to [0, 1] (or 0-255) and try again.")
+    a = a.astype(np.float32, copy=False)
+    lo, hi = float(a.min()), float(a.max())
+    if lo >= -1e-3 and hi <= 1.0 + 1e-3:
+        return np.clip(a, 0.0, 1.0)
+    if lo >= 0.0 and hi <= 255.0:
+        return a / np.float32(255.0)
     raise CnnError(
-        f"The image has pixels of type {a.dtype}, which is not a number type for pictures. "
-        "Pass a uint8 array (0-255) or floats in [0, 1].")
+        f"The image has float pixel values from {lo:g} to {hi:g}. Scale them to [0, 1] (or 0-255) and try again."
+    )
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -146,10 +130,10 @@ def _normalise(signal: np.ndarray, bg: float, noise: float, unit: float) -> np.n
     if top - floor < MIN_CONTRAST * unit:
         return np.zeros(signal.shape, np.float32)
     strong = signal[signal >= floor + 0.5 * (top - floor)]
-    k = (3 * (strong.size - 1)) // 4        # the 75th percentile of the strong ink
+    k = (3 * (strong.size - 1)) // 4  # the 75th percentile of the strong ink
     peak = float(np.partition(strong, k)[k])
     ink = signal.astype(np.float32)
-    if floor == 0.0 and peak == unit:       # already clean, e.g. a canvas drawing
+    if floor == 0.0 and peak == unit:  # already clean, e.g. a canvas drawing
         if unit != 1.0:
             ink *= np.float32(1.0 / unit)
         return ink
@@ -159,6 +143,7 @@ def _normalise(signal: np.ndarray, bg: float, noise: float, unit: float) -> np.n
 
 
 def _validated(image: np.ndarray) -> np.ndarray:
+    """The one check of an input array: its shape, size, pixel type and finiteness."""
     try:
         a = np.asarray(image)
     except Exception as e:  # pragma: no cover - exotic array-likes
@@ -166,22 +151,26 @@ def _validated(image: np.ndarray) -> np.ndarray:
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
         raise CnnError(
             f"The image has shape {a.shape}; expected height x width (greyscale) or "
-            "height x width x 1/3/4 channels (grey, RGB, RGBA). Pass a 2-D or 3-D image array.")
+            "height x width x 1/3/4 channels (grey, RGB, RGBA). Pass a 2-D or 3-D image array."
+        )
     if a.size == 0:
         raise CnnError(f"The image is empty (shape {a.shape}). Draw or upload a digit first.")
     h, w = a.shape[:2]
     if h > MAX_SIDE or w > MAX_SIDE:
         raise CnnError(
             f"The image is {w}x{h} pixels; the largest accepted is {MAX_SIDE}x{MAX_SIDE}. "
-            "Shrink or crop it around the digit and try again.")
+            "Shrink or crop it around the digit and try again."
+        )
     if not (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
         raise CnnError(
             f"The image has pixels of type {a.dtype}, which is not a number type for pictures. "
-            "Pass a uint8 array (0-255) or floats in [0, 1].")
+            "Pass a uint8 array (0-255) or floats in [0, 1]."
+        )
     if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
         raise CnnError(
             "The image contains NaN or infinite pixel values. "
-            "Replace them (for example with np.nan_to_num) and try again.")
+            "Replace them (for example with np.nan_to_num) and try again."
+        )
     return a[:, :, 0] if a.ndim == 3 and a.shape[2] == 1 else a
 
 
@@ -245,6 +234,7 @@ def _ink_from_luminance(lum: np.ndarray, unit: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 # 2. Specks: connected strokes on a coarse grid
 # ---------------------------------------------------------------------------------------
+
 
 def _strokes(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """8-connected components of a small boolean grid, by union-find over row runs.
@@ -379,6 +369,7 @@ def _keep_components(rows, starts, ends, comp, comp_mass, grid) -> np.ndarray:
 # 3-5. Crop, fit into 20x20, centre by mass in 28x28
 # ---------------------------------------------------------------------------------------
 
+
 def _resize(source: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float]) -> np.ndarray:
     """Resample the region `box` (left, top, right, bottom; pixel edges) of a float image
     to `size` (width, height), anti-aliased: area averaging when shrinking, bilinear when
@@ -412,8 +403,8 @@ def prepare(image: np.ndarray) -> Prepared | None:
     t0, b0 = cell_rows[0] * f, min(h, (cell_rows[-1] + 1) * f)
     l0, r0 = cell_cols[0] * f, min(w, (cell_cols[-1] + 1) * f)
     window = ink[t0:b0, l0:r0]
-    if stray:   # blank out what is not the digit
-        keep_px = cells[cell_rows[0]:cell_rows[-1] + 1, cell_cols[0]:cell_cols[-1] + 1]
+    if stray:  # blank out what is not the digit
+        keep_px = cells[cell_rows[0] : cell_rows[-1] + 1, cell_cols[0] : cell_cols[-1] + 1]
         keep_px = np.repeat(np.repeat(keep_px, f, axis=0), f, axis=1)[: b0 - t0, : r0 - l0]
         window = np.where(keep_px, window, np.float32(0))
     strong = window > CROP_LEVEL
@@ -421,17 +412,17 @@ def prepare(image: np.ndarray) -> Prepared | None:
     xs = np.flatnonzero(strong.any(axis=0))
     if len(ys) == 0:
         return None
-    crop = np.ascontiguousarray(window[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1])
+    crop = np.ascontiguousarray(window[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1])
     box = (int(t0 + ys[0]), int(l0 + xs[0]), int(t0 + ys[-1] + 1), int(l0 + xs[-1] + 1))
 
     # Fit: the longer side becomes 20 pixels, the aspect ratio is kept.
     ch, cw = crop.shape
     scale = BOX / max(ch, cw)
     fh, fw = max(1, round(ch * scale)), max(1, round(cw * scale))
-    sy, sx = ch / fh, cw / fw                    # crop pixels per fitted pixel
+    sy, sx = ch / fh, cw / fw  # crop pixels per fitted pixel
     py, px = math.ceil(sy) + 1, math.ceil(sx) + 1
     padded = np.zeros((ch + 2 * py, cw + 2 * px), np.float32)
-    padded[py:py + ch, px:px + cw] = crop
+    padded[py : py + ch, px : px + cw] = crop
     source = Image.fromarray(padded)
     fitted = _resize(source, (fw, fh), (px, py, px + cw, py + ch))
     if float(fitted.sum()) <= 0.0:
@@ -445,11 +436,12 @@ def prepare(image: np.ndarray) -> Prepared | None:
     fy, fx = dy - iy, dx - ix
     # The sub-pixel part of the shift: resample the crop once more, offset by (fy, fx)
     # fitted pixels and one pixel larger each way (sharper than interpolating `fitted`).
-    moved = _resize(source, (fw + 1, fh + 1),
-                    (px - fx * sx, py - fy * sy, px + (fw + 1 - fx) * sx, py + (fh + 1 - fy) * sy))
+    moved = _resize(
+        source, (fw + 1, fh + 1), (px - fx * sx, py - fy * sy, px + (fw + 1 - fx) * sx, py + (fh + 1 - fy) * sy)
+    )
     out = np.zeros((SIZE, SIZE), np.float32)
     ph, pw = min(fh + 1, SIZE - iy), min(fw + 1, SIZE - ix)
-    out[iy:iy + ph, ix:ix + pw] = moved[:ph, :pw]
+    out[iy : iy + ph, ix : ix + pw] = moved[:ph, :pw]
     return Prepared(image=out, ink=ink, box=box, fitted=fitted, shift=(float(dy), float(dx)))
 
 
@@ -457,122 +449,3 @@ def to_mnist(image: np.ndarray) -> np.ndarray | None:
     """An image of one handwritten digit -> (28, 28) float32 in [0, 1], or None if blank."""
     prepared = prepare(image)
     return None if prepared is None else prepared.image
-
-
-# ---------------------------------------------------------------------------------------
-# Reading image files safely
-# ---------------------------------------------------------------------------------------
-
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
-
-
-def _to_array(img: Image.Image) -> np.ndarray:
-    """A decoded PIL image of any mode -> uint8 array, L (H, W), RGB or RGBA (H, W, 3/4)."""
-    mode = img.mode
-    if mode in ("L", "RGB", "RGBA"):
-        return np.array(img, dtype=np.uint8)
-    if mode == "1":
-        return np.array(img.convert("L"), dtype=np.uint8)
-    if mode in ("LA", "La", "PA", "RGBa"):
-        return np.array(img.convert("RGBA"), dtype=np.uint8)
-    if mode == "P":
-        has_alpha = "transparency" in img.info or img.palette is not None and img.palette.mode == "RGBA"
-        return np.array(img.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8)
-    if mode.startswith("I") or mode == "F":
-        a = np.asarray(img).astype(np.float64)
-        if a.ndim != 2:
-            raise ValueError(f"unexpected shape {a.shape} for mode {mode}")
-        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-        if mode == "F" and lo >= 0.0 and hi <= 1.0:
-            scaled = a * 255.0
-        elif mode == "F" and lo >= 0.0 and hi <= 255.0:
-            scaled = a
-        elif mode.startswith("I;16") or (lo >= 0.0 and hi <= 65535.0):
-            scaled = a / 257.0          # 16-bit range -> 8-bit range, scaled (not clipped)
-        elif hi > lo:
-            scaled = (a - lo) * (255.0 / (hi - lo))
-        else:
-            scaled = np.zeros_like(a)
-        return np.clip(np.nan_to_num(scaled) + 0.5, 0, 255).astype(np.uint8)
-    # CMYK, YCbCr, LAB, HSV, RGBX, ...: PIL knows how to get RGB.
-    return np.array(img.convert("RGB"), dtype=np.uint8)
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """Bytes of an uploaded image file -> uint8 array: (H, W) grey, (H, W, 3) RGB or
-    (H, W, 4) RGBA. Only the first frame of animations and multi-page files is used; phone
-    photos are turned upright by their EXIF orientation.
-
-    Raises CnnError for anything that is not a readable, reasonably sized image."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise CnnError(f"Expected the bytes of an image file, got {type(data).__name__}. "
-                       "Upload a PNG or JPEG file.")
-    n = len(data)
-    if n == 0:
-        raise CnnError("The uploaded file is empty. Upload a PNG or JPEG image of a digit.")
-    if n > MAX_UPLOAD_BYTES:
-        raise CnnError(f"The file is too large ({n:,} bytes; the limit is {_mb(MAX_UPLOAD_BYTES)}). "
-                       "Upload a smaller image (crop or shrink it around the digit).")
-    unreadable = ("The file is not a readable image (it may be corrupt, truncated or of an "
-                  "unsupported type). Upload a PNG or JPEG picture of a digit.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")       # PIL's chatter about damaged metadata
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(bytes(data))) as img:
-                w, h = img.size
-                if w <= 0 or h <= 0:
-                    raise CnnError(unreadable)
-                if w > MAX_SIDE or h > MAX_SIDE or w * h > MAX_PIXELS:
-                    raise CnnError(
-                        f"The image is {w}x{h} pixels; the largest accepted is {MAX_SIDE} pixels "
-                        f"a side and {MAX_PIXELS // 1_000_000} megapixels. "
-                        "Shrink or crop it around the digit and upload it again.")
-                img.seek(0)              # first frame of an animation / first page
-                img.load()
-                try:
-                    upright = ImageOps.exif_transpose(img)
-                except Exception:        # a damaged EXIF block: keep the picture as it is
-                    upright = img
-                if upright is None:
-                    upright = img
-                array = _to_array(upright)
-    except CnnError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise CnnError(f"The image has more than the {MAX_PIXELS // 1_000_000} megapixels accepted (or claims "
-                       "to: a decompression bomb), so it was not opened. Shrink or crop it around "
-                       "the digit and upload it again.") from e
-    except MemoryError as e:
-        raise CnnError("The image is too large to open. Upload a smaller picture of a digit.") from e
-    except Exception as e:  # PIL raises many types for bad files: never let them escape
-        raise CnnError(unreadable) from e
-    if array.ndim not in (2, 3) or array.size == 0:
-        raise CnnError(unreadable)
-    return array
-
-
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file -> uint8 array as `decode_image` returns it. Over-size files are
-    refused before they are read in full. Raises CnnError for a missing or unreadable file."""
-    p = os.fspath(path)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError as e:
-        raise CnnError(f"There is no file at {p!r}. Check the path and try again.") from e
-    except OSError as e:
-        raise CnnError(f"Could not open {p!r} ({e.strerror or e}). "
-                       "Check the path and its permissions.") from e
-    if not os.path.isfile(p):
-        raise CnnError(f"{p!r} is not a file. Give the path of a PNG or JPEG image.")
-    if st.st_size > MAX_UPLOAD_BYTES:
-        raise CnnError(f"{p!r} is too large ({st.st_size:,} bytes; the limit is {_mb(MAX_UPLOAD_BYTES)}). "
-                       "Use a smaller image (crop or shrink it around the digit).")
-    try:
-        with open(p, "rb") as fh:
-            data = fh.read(MAX_UPLOAD_BYTES + 1)
-    except OSError as e:
-        raise CnnError(f"Could not read {p!r} ({e.strerror or e}). "
-                       "Check the file and its permissions.") from e
-    return decode_image(data)

@@ -14,8 +14,8 @@ from PIL import Image
 from cnn import store
 from cnn.drawings import drawn_set
 from cnn.errors import CnnError
+from cnn.imagefile import decode_image
 from cnn.predict import classifier_for
-from cnn.preprocess import decode_image
 
 
 def test_a_model_is_loaded_once_and_shared_by_every_thread(good_run):
@@ -72,8 +72,16 @@ def _digit_file(fmt: str, mode: str = "L") -> bytes:
 
 def _mutations(seed: int, count: int):
     rng = random.Random(seed)
-    originals = [_digit_file("PNG"), _digit_file("JPEG"), _digit_file("GIF", "P"), _digit_file("BMP"),
-                 _digit_file("TIFF"), _digit_file("WEBP"), _digit_file("PNG", "RGBA"), _digit_file("PNG", "1")]
+    originals = [
+        _digit_file("PNG"),
+        _digit_file("JPEG"),
+        _digit_file("GIF", "P"),
+        _digit_file("BMP"),
+        _digit_file("TIFF"),
+        _digit_file("WEBP"),
+        _digit_file("PNG", "RGBA"),
+        _digit_file("PNG", "1"),
+    ]
     for _ in range(count):
         data = bytearray(rng.choice(originals))
         kind = rng.randrange(5)
@@ -88,7 +96,7 @@ def _mutations(seed: int, count: int):
         elif kind == 3:  # splice two files
             other = rng.choice(originals)
             cut = rng.randrange(len(data))
-            data = data[:cut] + other[rng.randrange(len(other)):]
+            data = data[:cut] + other[rng.randrange(len(other)) :]
         else:  # pure noise
             data = bytearray(rng.randbytes(rng.randint(1, 4000)))
         yield bytes(data)

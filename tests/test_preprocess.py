@@ -1,4 +1,4 @@
-"""Preprocessing: any drawing or image file -> the 28x28 an MNIST model expects.
+"""Preprocessing: any drawing or image -> the 28x28 an MNIST model expects.
 
 Real MNIST digits throughout (data/mnist.npz). Convention checked here: the centre of
 mass of the 28x28 lands on pixel (14, 14), pixel (i, j) having its centre at (i, j) -
@@ -7,19 +7,17 @@ where MNIST's own digits average (14.0, 14.0).
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from images import corr, rgba_from_alpha
 from PIL import Image, ImageDraw
 
 from cnn.drawings import draw_digit, drawn_set, zhang_suen
 from cnn.errors import CnnError
-from cnn.preprocess import (MAX_SIDE, MAX_UPLOAD_BYTES, Prepared, decode_image, ink_map, load_image,
-                            prepare, to_mnist)
+from cnn.imagefile import MAX_SIDE
+from cnn.preprocess import Prepared, ink_map, prepare, to_mnist
 
 MNIST = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
 
@@ -28,14 +26,11 @@ MNIST = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
 # Helpers
 # ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def mnist() -> tuple[np.ndarray, np.ndarray]:
     with np.load(MNIST) as data:
         return data["x_test"][:200].copy(), data["y_test"][:200].copy()
-
-
-def corr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel())[0, 1])
 
 
 def centre_of_mass(a: np.ndarray) -> tuple[float, float]:
@@ -53,52 +48,23 @@ def on_canvas(digit: np.ndarray, side: int, top: int, left: int, canvas: int = 2
     channel of a transparent canvas."""
     alpha = np.zeros((canvas, canvas), np.uint8)
     scaled = Image.fromarray(digit).resize((side, side), Image.BILINEAR)
-    alpha[top:top + side, left:left + side] = np.asarray(scaled)
+    alpha[top : top + side, left : left + side] = np.asarray(scaled)
     rgba = np.zeros((canvas, canvas, 4), np.uint8)
     rgba[:, :, 3] = alpha
     return rgba
 
 
-def rgba_from_alpha(alpha: np.ndarray, rgb=(0, 0, 0)) -> np.ndarray:
-    out = np.zeros(alpha.shape + (4,), np.uint8)
-    out[:, :, :3] = rgb
-    out[:, :, 3] = alpha
-    return out
-
-
-def encode(img: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-
-def png_claiming(width: int, height: int, rows: int = 1) -> bytes:
-    """A 1-bit greyscale PNG whose header claims width x height, with `rows` rows of
-    zero-filled data compressed (a decompression bomb when rows == height)."""
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (1 + (width + 7) // 8)
-    data = b"".join(packer.compress(row * 1000) for _ in range(rows // 1000))
-    data += packer.compress(row * (rows % 1000)) + packer.flush()
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", data)
-            + png_chunk(b"IEND", b""))
-
-
 def assert_is_model_input(image: np.ndarray) -> None:
     assert image.shape == (28, 28)
     assert image.dtype == np.float32
-    assert 0.0 <= image.min() and image.max() <= 1.0
+    assert image.min() >= 0.0 and image.max() <= 1.0
     assert image.max() > 0.9, "the ink should reach full strength"
 
 
 # ---------------------------------------------------------------------------------------
 # The MNIST recipe: fit 20x20, centre of mass at (14, 14), whatever the drawing's size/place
 # ---------------------------------------------------------------------------------------
+
 
 def test_output_is_float32_28x28_with_20px_box_and_centre_of_mass_at_14(mnist):
     x, _ = mnist
@@ -118,9 +84,9 @@ def test_same_digit_small_large_or_off_centre_gives_the_same_28x28(mnist):
     x, _ = mnist
     for i in range(8):
         versions = [
-            prepare(on_canvas(x[i], side=252, top=14, left=14)).image,     # large, centred
-            prepare(on_canvas(x[i], side=70, top=10, left=195)).image,     # small, top right
-            prepare(on_canvas(x[i], side=120, top=155, left=5)).image,     # bottom left
+            prepare(on_canvas(x[i], side=252, top=14, left=14)).image,  # large, centred
+            prepare(on_canvas(x[i], side=70, top=10, left=195)).image,  # small, top right
+            prepare(on_canvas(x[i], side=120, top=155, left=5)).image,  # bottom left
         ]
         for other in versions[1:]:
             assert corr(versions[0], other) > 0.9, i
@@ -159,6 +125,7 @@ def test_an_mnist_digit_itself_comes_back_almost_unchanged(mnist):
 # Image modes and polarities
 # ---------------------------------------------------------------------------------------
 
+
 def test_every_image_mode_and_polarity_gives_the_same_result(mnist):
     x, _ = mnist
     alpha = draw_digit(x[3], size=180, center=(120, 150), pen=16)[:, :, 3]
@@ -170,8 +137,7 @@ def test_every_image_mode_and_polarity_gives_the_same_result(mnist):
         "RGBA white ink": rgba_from_alpha(alpha, rgb=(255, 255, 255)),
         "RGB black on white": np.stack([grey_on_white] * 3, axis=-1),
         "RGB white on black": np.stack([alpha] * 3, axis=-1),
-        "opaque RGBA black on white": np.dstack([np.stack([grey_on_white] * 3, -1),
-                                                 np.full_like(alpha, 255)]),
+        "opaque RGBA black on white": np.dstack([np.stack([grey_on_white] * 3, -1), np.full_like(alpha, 255)]),
         "L black on white": grey_on_white,
         "L white on black": alpha,
         "L (H, W, 1)": alpha[:, :, None],
@@ -197,8 +163,8 @@ def test_photo_of_paper_background_and_texture_are_not_ink(mnist):
     rng = np.random.default_rng(0)
     alpha = draw_digit(mnist[0][7], size=200, center=(150, 140), pen=18)[:, :, 3] / 255.0
     yy, xx = np.mgrid[0:280, 0:280] / 280.0
-    paper = 0.78 + 0.06 * xx - 0.04 * yy + rng.normal(0, 0.015, (280, 280))   # uneven light, grain
-    photo = paper * (1 - alpha) + 0.22 * alpha                                  # dark grey pencil
+    paper = 0.78 + 0.06 * xx - 0.04 * yy + rng.normal(0, 0.015, (280, 280))  # uneven light, grain
+    photo = paper * (1 - alpha) + 0.22 * alpha  # dark grey pencil
     photo_rgb = np.clip(np.stack([photo, photo * 0.97, photo * 0.9], -1) * 255, 0, 255).astype(np.uint8)
     ink = ink_map(photo_rgb)
     paper_only = alpha == 0
@@ -212,9 +178,22 @@ def test_photo_of_paper_background_and_texture_are_not_ink(mnist):
 # Blank canvases, specks, multi-stroke digits
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["transparent", "white", "black", "grey", "grey float", "noise on white",
-                                  "faint alpha noise", "a few stray pixels", "near-invisible drawing",
-                                  "near-invisible pencil on paper"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "transparent",
+        "white",
+        "black",
+        "grey",
+        "grey float",
+        "noise on white",
+        "faint alpha noise",
+        "a few stray pixels",
+        "near-invisible drawing",
+        "near-invisible pencil on paper",
+    ],
+)
 def test_blank_or_noise_only_images_are_not_a_digit(name, mnist):
     rng = np.random.default_rng(1)
     images = {
@@ -227,7 +206,7 @@ def test_blank_or_noise_only_images_are_not_a_digit(name, mnist):
         "faint alpha noise": rgba_from_alpha(rng.integers(0, 10, (280, 280)).astype(np.uint8)),
         "a few stray pixels": rgba_from_alpha(np.zeros((280, 280), np.uint8)),
     }
-    faint = draw_digit(mnist[0][0], size=200, center=(140, 140), pen=20)[:, :, 3] // 24   # alpha <= 10
+    faint = draw_digit(mnist[0][0], size=200, center=(140, 140), pen=20)[:, :, 3] // 24  # alpha <= 10
     images["near-invisible drawing"] = rgba_from_alpha(faint)
     images["near-invisible pencil on paper"] = (240 - faint).astype(np.uint8)
     image = images[name]
@@ -242,7 +221,7 @@ def test_a_speck_far_from_the_digit_does_not_move_it(mnist):
     clean = prepare(drawing)
     specked = drawing.copy()
     yy, xx = np.mgrid[0:280, 0:280]
-    dot = ((yy - 20) ** 2 + (xx - 260) ** 2) <= 36                  # a 12 px dot in a corner
+    dot = ((yy - 20) ** 2 + (xx - 260) ** 2) <= 36  # a 12 px dot in a corner
     specked[:, :, 3] = np.maximum(specked[:, :, 3], dot * 255).astype(np.uint8)
     result = prepare(specked)
     assert result.box == clean.box
@@ -285,8 +264,10 @@ def test_a_five_with_a_separate_short_top_bar_keeps_the_bar():
 def test_a_small_stroke_far_from_the_digit_is_dropped_but_kept_when_close():
     # A smaller "5" body on the left; a short dash (under a quarter of its ink) either far
     # to the right (a stray mark) or just above it (the five's bar).
-    body = [(x * 6 // 10 + 10, y * 6 // 10 + 60) for x, y in
-            [(105, 75), (100, 140), (170, 140), (180, 200), (150, 240), (100, 230)]]
+    body = [
+        (x * 6 // 10 + 10, y * 6 // 10 + 60)
+        for x, y in [(105, 75), (100, 140), (170, 140), (180, 200), (150, 240), (100, 230)]
+    ]
     alone = prepare(_strokes_canvas([body]))
     far = prepare(_strokes_canvas([body, [(230, 150), (258, 150)]]))
     close = prepare(_strokes_canvas([body, [(80, 80), (108, 80)]]))
@@ -299,174 +280,41 @@ def test_a_small_stroke_far_from_the_digit_is_dropped_but_kept_when_close():
 # Malformed arrays
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("image, hint", [
-    (np.zeros(100, np.uint8), "shape"),
-    (np.zeros((0, 0), np.uint8), "empty"),
-    (np.zeros((28, 0, 3), np.uint8), "empty"),
-    (np.zeros((28, 28, 5), np.uint8), "channels"),
-    (np.zeros((2, 28, 28, 1), np.uint8), "shape"),
-    (np.full((28, 28), np.nan, np.float32), "NaN"),
-    (np.full((28, 28), np.inf), "NaN"),
-    (np.full((28, 28), -7.0), "Scale"),
-    (np.full((28, 28), 1e6), "Scale"),
-    (np.full((28, 28), 1 + 2j), "type"),
-    (np.array([["a", "b"], ["c", "d"]]), "type"),
-    (np.zeros((MAX_SIDE + 904, MAX_SIDE + 904), np.uint8), "Shrink"),
-])
+
+@pytest.mark.parametrize(
+    "image, hint",
+    [
+        (np.zeros(100, np.uint8), "shape"),
+        (np.zeros((0, 0), np.uint8), "empty"),
+        (np.zeros((28, 0, 3), np.uint8), "empty"),
+        (np.zeros((28, 28, 5), np.uint8), "channels"),
+        (np.zeros((2, 28, 28, 1), np.uint8), "shape"),
+        (np.full((28, 28), np.nan, np.float32), "NaN"),
+        (np.full((28, 28), np.inf), "NaN"),
+        (np.full((28, 28), -7.0), "Scale"),
+        (np.full((28, 28), 1e6), "Scale"),
+        (np.full((28, 28), 1 + 2j), "type"),
+        (np.array([["a", "b"], ["c", "d"]]), "type"),
+        (np.zeros((MAX_SIDE + 904, MAX_SIDE + 904), np.uint8), "Shrink"),
+    ],
+)
 def test_malformed_arrays_raise_a_helpful_cnn_error(image, hint):
     with pytest.raises(CnnError, match=hint) as info:
         prepare(image)
-    assert len(str(info.value)) > 40       # says what went wrong and what to do
-
-
-# ---------------------------------------------------------------------------------------
-# Decoding uploaded files
-# ---------------------------------------------------------------------------------------
-
-def test_png_round_trip_is_exact_for_l_rgb_and_rgba(mnist):
-    digit = mnist[0][0]
-    for array in [digit, np.stack([255 - digit] * 3, -1), rgba_from_alpha(digit, (30, 60, 90))]:
-        np.testing.assert_array_equal(decode_image(encode(Image.fromarray(array))), array)
-
-
-def test_jpeg_round_trip_is_close_and_prepares_like_the_original(mnist):
-    digit = mnist[0][2]
-    photo = np.stack([255 - np.asarray(Image.fromarray(digit).resize((140, 140)))] * 3, -1)
-    decoded = decode_image(encode(Image.fromarray(photo), "JPEG", quality=90))
-    assert decoded.shape == photo.shape and decoded.dtype == np.uint8
-    assert np.abs(decoded.astype(int) - photo).mean() < 4
-    assert corr(to_mnist(decoded), to_mnist(photo)) > 0.97
-
-
-@pytest.mark.parametrize("kind", ["text", "random bytes", "png signature only", "truncated png",
-                                  "truncated jpeg", "corrupt png body"])
-def test_unreadable_files_raise_cnn_error(kind, mnist):
-    png = encode(Image.fromarray(mnist[0][0]))
-    jpeg = encode(Image.fromarray(np.asarray(Image.fromarray(mnist[0][0]).resize((200, 200)))), "JPEG")
-    corrupt = bytearray(png)
-    corrupt[60:90] = b"\xff" * 30
-    data = {
-        "text": b"this is not an image, it is a sentence",
-        "random bytes": np.random.default_rng(2).bytes(4000),
-        "png signature only": b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
-        "truncated png": png[: len(png) // 2],
-        "truncated jpeg": jpeg[: len(jpeg) // 2],
-        "corrupt png body": bytes(corrupt),
-    }[kind]
-    with pytest.raises(CnnError, match="not a readable image"):
-        decode_image(data)
-
-
-def test_empty_and_over_size_uploads_raise_cnn_error():
-    with pytest.raises(CnnError, match="empty"):
-        decode_image(b"")
-    with pytest.raises(CnnError, match="too large"):
-        decode_image(b"\x89PNG" + b"\x00" * MAX_UPLOAD_BYTES)
-
-
-def test_decompression_bombs_are_refused_before_decoding():
-    with pytest.raises(CnnError, match="decompression bomb"):
-        decode_image(png_claiming(20000, 20000, rows=20000))          # ~50 kB claiming 400 Mpixel
-    with pytest.raises(CnnError, match="largest accepted"):
-        decode_image(png_claiming(MAX_SIDE + 1000, 64))                # over our side limit
-    with pytest.raises(CnnError, match="megapixels accepted|largest accepted"):
-        decode_image(png_claiming(4000, 4096))                         # over 16 Mpixel
-
-
-def test_animated_gif_uses_the_first_frame(mnist):
-    first, second = mnist[0][0], mnist[0][1]
-    frames = [Image.fromarray(first).convert("P"), Image.fromarray(second).convert("P")]
-    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    assert Image.open(io.BytesIO(data)).n_frames == 2
-    decoded = decode_image(data)
-    grey = decoded if decoded.ndim == 2 else decoded[:, :, 0]
-    assert corr(grey, first) > 0.99
-
-
-def test_16_bit_png_is_scaled_not_clipped(mnist):
-    digit = mnist[0][4]
-    data = encode(Image.fromarray(digit.astype(np.uint16) * 257))
-    assert Image.open(io.BytesIO(data)).mode.startswith("I")
-    decoded = decode_image(data)
-    assert decoded.dtype == np.uint8
-    np.testing.assert_array_equal(decoded, digit)
-
-
-def test_palette_png_with_transparency_keeps_the_ink(mnist):
-    digit = mnist[0][6]
-    palette = Image.fromarray(np.where(digit > 127, 0, 255).astype(np.uint8)).convert("P")
-    data = encode(palette, transparency=255)          # white is transparent, black ink opaque
-    decoded = decode_image(data)
-    assert decoded.shape == (28, 28, 4)
-    assert corr(decoded[:, :, 3] > 0, digit > 127) > 0.99
-    assert corr(to_mnist(decoded), to_mnist(np.where(digit > 127, 255, 0).astype(np.uint8))) > 0.99
-
-
-def test_cmyk_jpeg_la_and_bilevel_images_decode_to_usable_arrays(mnist):
-    digit = np.asarray(Image.fromarray(mnist[0][8]).resize((112, 112)))
-    expected = to_mnist(digit)
-    cmyk = decode_image(encode(Image.fromarray(255 - digit).convert("CMYK"), "JPEG", quality=95))
-    la = decode_image(encode(Image.merge("LA", [Image.new("L", (112, 112), 0), Image.fromarray(digit)])))
-    bilevel = decode_image(encode(Image.fromarray(digit > 127)))
-    assert cmyk.shape == (112, 112, 3) and la.shape == (112, 112, 4) and bilevel.shape == (112, 112)
-    for decoded in (cmyk, la, bilevel):
-        assert corr(to_mnist(decoded), expected) > 0.95
-
-
-def test_phone_photo_exif_orientation_is_applied():
-    tall = np.full((60, 30), 255, np.uint8)
-    tall[5:15, 5:25] = 0                                  # a dark mark at the top
-    exif = Image.Exif()
-    exif[0x0112] = 6                                      # "rotate 90 degrees clockwise to view"
-    decoded = decode_image(encode(Image.fromarray(tall), "JPEG", exif=exif.tobytes(), quality=95))
-    assert decoded.shape[:2] == (30, 60)
-    assert decoded[:, 45:55].mean() < 100, "the mark should now be on the right"
-
-
-def test_mangled_files_never_raise_anything_but_cnn_error(mnist):
-    rng = np.random.default_rng(3)
-    sources = [encode(Image.fromarray(mnist[0][0])), encode(Image.fromarray(mnist[0][1]), "JPEG"),
-               encode(Image.fromarray(mnist[0][2]).convert("P"), "GIF"),
-               encode(Image.fromarray(mnist[0][3]), "BMP"), encode(Image.fromarray(mnist[0][4]), "TIFF"),
-               encode(Image.fromarray(mnist[0][5]), "WEBP")]
-    for source in sources:
-        for _ in range(60):
-            data = bytearray(source)
-            for at in rng.integers(0, len(data), rng.integers(1, 6)):
-                data[at] = int(rng.integers(0, 256))
-            cut = int(rng.integers(1, len(data) + 1))
-            try:
-                decoded = decode_image(bytes(data[:cut]))
-            except CnnError:
-                continue
-            assert decoded.dtype == np.uint8 and decoded.ndim in (2, 3)
-
-
-def test_load_image_reads_files_and_refuses_missing_or_huge_ones(tmp_path, mnist):
-    path = tmp_path / "digit.png"
-    path.write_bytes(encode(Image.fromarray(mnist[0][0])))
-    np.testing.assert_array_equal(load_image(path), mnist[0][0])
-    with pytest.raises(CnnError, match="no file"):
-        load_image(tmp_path / "missing.png")
-    with pytest.raises(CnnError, match="not a file"):
-        load_image(tmp_path)
-    huge = tmp_path / "huge.png"
-    with open(huge, "wb") as fh:                       # sparse: large on paper, cheap to make
-        fh.truncate(MAX_UPLOAD_BYTES + 1)
-    with pytest.raises(CnnError, match="too large"):
-        load_image(huge)
+    assert len(str(info.value)) > 40  # says what went wrong and what to do
 
 
 # ---------------------------------------------------------------------------------------
 # Synthetic drawings
 # ---------------------------------------------------------------------------------------
 
+
 def test_zhang_suen_thins_a_bar_to_one_pixel():
     bar = np.zeros((20, 40), bool)
     bar[6:14, 4:36] = True
     skeleton = zhang_suen(bar)
     assert skeleton.any()
-    assert skeleton.sum(axis=0).max() == 1                       # one pixel thick
+    assert skeleton.sum(axis=0).max() == 1  # one pixel thick
     assert not (skeleton[:-1, :-1] & skeleton[1:, 1:] & skeleton[:-1, 1:] & skeleton[1:, :-1]).any()
 
 
