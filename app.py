@@ -1,13 +1,15 @@
-"""The frame of the app: navigation, and the sidebar that follows your training jobs.
+"""The frame of the app: navigation, the Streamlit workarounds, and the sidebar that follows
+your training job.
 
 Run it with ``streamlit run app.py``. Each page is a short script in pages/ that reads
-state, calls the cnn library, and draws.
+state, calls the cnn library, and draws with what ui/ shares.
 """
 
 import streamlit as st
 
-from pages import shared
+from ui import job_progress, workarounds
 
+workarounds.install()
 st.set_page_config(page_title="How a CNN reads digits", page_icon="✍️", layout="wide")
 
 PAGES = [
@@ -17,5 +19,5 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon="📊"),
 ]
 page = st.navigation(PAGES)
-shared.sidebar_jobs()
+job_progress.sidebar()
 page.run()

@@ -30,34 +30,198 @@ SCHEDULES = {
 }
 
 
-def _knob(default: Any, low: Any = None, high: Any = None, *, choices: Any = None, label: str, help: str) -> Any:
-    return field(default=default, metadata={"low": low, "high": high, "choices": choices, "label": label, "help": help})
+GROUPS = {  # the form's sections, in order: the knobs everyone sees, then three "advanced" columns
+    "basic": "The knobs everyone sees",
+    "layout": "Layout",
+    "fitting": "Fitting",
+    "augmenting": "Augmentation",
+}
+
+
+def _knob(
+    default: Any,
+    low: Any = None,
+    high: Any = None,
+    *,
+    choices: Any = None,
+    label: str,
+    help: str,
+    group: str,
+    step: Any = None,
+    slider: bool = False,
+    when: tuple[str, tuple] | None = None,
+) -> Any:
+    """A field with its form facts: range or choices, label, help, the form ``group`` it sits in,
+    its ``step``, whether it is a ``slider``, and ``when`` it applies ((other field, values))."""
+    return field(
+        default=default,
+        metadata={
+            "low": low,
+            "high": high,
+            "choices": choices,
+            "label": label,
+            "help": help,
+            "group": group,
+            "step": step,
+            "slider": slider,
+            "when": when,
+        },
+    )
+
+
+COMPACT_ONLY = ("architecture", ("compact",))
+WITH_DENSE = ("architecture", ("compact", "mnist_cnn"))
+AUGMENTED = ("augment", (True,))
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # The knobs everyone sees.
-    epochs: int = _knob(2, 1, 50, label="Epochs", help="passes over the training images")
-    filters: int = _knob(16, 4, 128, label="Filters", help="filters in the first convolution (later blocks double it)")
-    dropout: float = _knob(0.25, 0.0, 0.8, label="Dropout", help="share of units switched off at random while training")
-    # Advanced.
-    architecture: str = _knob("compact", choices=tuple(ARCHITECTURES), label="Architecture", help="the layer layout")
-    conv_blocks: int = _knob(2, 1, 6, label="Conv blocks", help="conv + pool blocks (compact layout)")
-    batch_norm: bool = _knob(False, label="Batch normalisation", help="normalise each conv block's output (compact layout)")
-    kernel_size: int = _knob(3, 2, 7, label="Kernel size", help="side of each convolution kernel")
-    dense_units: int = _knob(128, 16, 1024, label="Dense units", help="units in the hidden dense layer")
-    batch_size: int = _knob(128, 8, 2048, label="Batch size", help="images per training step")
-    learning_rate: float = _knob(6e-3, 1e-5, 2.0, label="Learning rate", help="peak learning rate")
-    lr_schedule: str = _knob("onecycle", choices=tuple(SCHEDULES), label="Learning-rate schedule", help="how the learning rate changes")
-    optimizer: str = _knob("adam", choices=OPTIMIZERS, label="Optimizer", help="the update rule")
-    augment: bool = _knob(True, label="Augment the training images", help="random shifts, rotations, scaling and stroke thickness")
-    shift: float = _knob(0.08, 0.0, 0.3, label="Shift", help="largest random shift, as a share of the image side")
-    rotation: float = _knob(8.0, 0.0, 45.0, label="Rotation (degrees)", help="largest random rotation, in degrees")
-    scale: float = _knob(0.08, 0.0, 0.4, label="Zoom", help="largest random zoom in or out, as a share")
-    thickness: float = _knob(0.3, 0.0, 1.0, label="Stroke thickness", help="chance that a stroke is made thicker or thinner")
-    train_size: int = _knob(TRAIN_IMAGES, 200, TRAIN_IMAGES, label="Training images", help="training images used (small = quick demo)")
-    validation_split: float = _knob(0.1, 0.02, 0.5, label="Validation share", help="share of those images held out to validate")
-    seed: int = _knob(0, 0, 2**31 - 1, label="Seed", help="random seed (same seed, same data order and start)")
+    epochs: int = _knob(
+        2, 1, 50, label="Epochs", help="passes over the training images", group="basic", step=1, slider=True
+    )
+    filters: int = _knob(
+        16,
+        4,
+        128,
+        label="Filters",
+        help="filters in the first convolution (later blocks double it)",
+        group="basic",
+        step=1,
+        slider=True,
+    )
+    dropout: float = _knob(
+        0.25,
+        0.0,
+        0.8,
+        label="Dropout",
+        help="share of units switched off at random while training",
+        group="basic",
+        step=0.05,
+        slider=True,
+    )
+    architecture: str = _knob(
+        "compact", choices=tuple(ARCHITECTURES), label="Architecture", help="the layer layout", group="layout"
+    )
+    conv_blocks: int = _knob(
+        2,
+        1,
+        6,
+        label="Conv blocks",
+        help="conv + pool blocks (compact layout)",
+        group="layout",
+        step=1,
+        when=COMPACT_ONLY,
+    )
+    batch_norm: bool = _knob(
+        False,
+        label="Batch normalisation",
+        help="normalise each conv block's output (compact layout)",
+        group="layout",
+        when=COMPACT_ONLY,
+    )
+    kernel_size: int = _knob(
+        3, 2, 7, label="Kernel size", help="side of each convolution kernel", group="layout", step=1
+    )
+    dense_units: int = _knob(
+        128,
+        16,
+        1024,
+        label="Dense units",
+        help="units in the hidden dense layer",
+        group="layout",
+        step=16,
+        when=WITH_DENSE,
+    )
+    batch_size: int = _knob(128, 8, 2048, label="Batch size", help="images per training step", group="fitting", step=16)
+    learning_rate: float = _knob(
+        6e-3, 1e-5, 2.0, label="Learning rate", help="peak learning rate", group="fitting", step=1e-4
+    )
+    lr_schedule: str = _knob(
+        "onecycle",
+        choices=tuple(SCHEDULES),
+        label="Learning-rate schedule",
+        help="how the learning rate changes",
+        group="fitting",
+    )
+    optimizer: str = _knob("adam", choices=OPTIMIZERS, label="Optimizer", help="the update rule", group="fitting")
+    augment: bool = _knob(
+        True,
+        label="Augment the training images",
+        help="random shifts, rotations, scaling and stroke thickness",
+        group="augmenting",
+    )
+    shift: float = _knob(
+        0.08,
+        0.0,
+        0.3,
+        label="Shift",
+        help="largest random shift, as a share of the image side",
+        group="augmenting",
+        step=0.01,
+        slider=True,
+        when=AUGMENTED,
+    )
+    rotation: float = _knob(
+        8.0,
+        0.0,
+        45.0,
+        label="Rotation (degrees)",
+        help="largest random rotation, in degrees",
+        group="augmenting",
+        step=1.0,
+        slider=True,
+        when=AUGMENTED,
+    )
+    scale: float = _knob(
+        0.08,
+        0.0,
+        0.4,
+        label="Zoom",
+        help="largest random zoom in or out, as a share",
+        group="augmenting",
+        step=0.01,
+        slider=True,
+        when=AUGMENTED,
+    )
+    thickness: float = _knob(
+        0.3,
+        0.0,
+        1.0,
+        label="Stroke thickness",
+        help="chance that a stroke is made thicker or thinner",
+        group="augmenting",
+        step=0.05,
+        slider=True,
+        when=AUGMENTED,
+    )
+    train_size: int = _knob(
+        TRAIN_IMAGES,
+        200,
+        TRAIN_IMAGES,
+        label="Training images",
+        help="training images used (small = quick demo)",
+        group="fitting",
+        step=1000,
+    )
+    validation_split: float = _knob(
+        0.1,
+        0.02,
+        0.5,
+        label="Validation share",
+        help="share of those images held out to validate",
+        group="fitting",
+        step=0.01,
+        slider=True,
+    )
+    seed: int = _knob(
+        0,
+        0,
+        2**31 - 1,
+        label="Seed",
+        help="random seed (same seed, same data order and start)",
+        group="fitting",
+        step=1,
+    )
 
     def __post_init__(self) -> None:
         problems = config_problems(self)
@@ -101,8 +265,20 @@ class ConfigError(CnnError):
 
 
 def knob_range(name: str) -> dict[str, Any]:
-    """A field's form facts (``low``, ``high``, ``choices``, ``label``, ``help``) for forms, tables and flags."""
+    """A field's form facts (``low``, ``high``, ``choices``, ``label``, ``help``, ``group``, ``step``,
+    ``slider``, ``when``) for forms, tables and flags."""
     return dict(next(f for f in fields(TrainConfig) if f.name == name).metadata)
+
+
+def knobs_in(group: str) -> list[str]:
+    """The fields of one form group, in the order the form shows them."""
+    return [f.name for f in fields(TrainConfig) if f.metadata["group"] == group]
+
+
+def applies(name: str, values: dict[str, Any]) -> bool:
+    """Whether a knob matters for the other values (e.g. conv blocks only for the compact layout)."""
+    when = knob_range(name)["when"]
+    return when is None or values.get(when[0]) in when[1]
 
 
 def feature_side(architecture: str, conv_blocks: int, kernel_size: int) -> int:
@@ -160,7 +336,8 @@ def config_problems(config: TrainConfig) -> dict[str, str]:
         )
     if config.validation_images < 50:
         problems["validation_split"] = (
-            f"holds out only {config.validation_images} images, too few to validate; raise it or use more training images"
+            f"holds out only {config.validation_images} images, too few to validate; "
+            "raise it or use more training images"
         )
     if config.optimizer == "adadelta" and config.learning_rate < 0.05:
         problems["learning_rate"] = "adadelta needs a learning rate near 1.0 (the original mnist_cnn used 1.0)"
@@ -176,13 +353,30 @@ PRESETS: dict[str, TrainConfig] = {
     "fast default": TrainConfig(),
     # The seed tutorial: no pooling, no dropout, adam at its default rate, keras' default batch of 32.
     "seed tutorial": TrainConfig(
-        architecture="tutorial", epochs=3, filters=64, dropout=0.0, kernel_size=3, batch_size=32,
-        learning_rate=1e-3, lr_schedule="constant", optimizer="adam", augment=False,
+        architecture="tutorial",
+        epochs=3,
+        filters=64,
+        dropout=0.0,
+        kernel_size=3,
+        batch_size=32,
+        learning_rate=1e-3,
+        lr_schedule="constant",
+        optimizer="adam",
+        augment=False,
     ),
     # keras' examples/mnist_cnn.py (99.25% after 12 epochs): Adadelta at 1.0, batch 128.
     "keras mnist_cnn": TrainConfig(
-        architecture="mnist_cnn", epochs=12, filters=32, dropout=0.25, kernel_size=3, dense_units=128,
-        batch_size=128, learning_rate=1.0, lr_schedule="constant", optimizer="adadelta", augment=False,
+        architecture="mnist_cnn",
+        epochs=12,
+        filters=32,
+        dropout=0.25,
+        kernel_size=3,
+        dense_units=128,
+        batch_size=128,
+        learning_rate=1.0,
+        lr_schedule="constant",
+        optimizer="adadelta",
+        augment=False,
     ),
 }
 DEFAULT_PRESET = "fast default"

@@ -1,8 +1,8 @@
 """Compare: every saved run in a leaderboard, chosen runs' curves overlaid, what mattered,
 and the run chores (rename, download, mark the class model, delete).
 
-A thin view over cnn/: ``cnn.store`` lists and changes the runs, ``cnn.compare`` turns them
-into table rows and curves, ``cnn.plots`` draws. Buttons act in callbacks (before the page
+A thin view: ``cnn.store`` lists and changes the runs, ``ui.runs_table`` turns them into
+table rows and curves, ``ui.charts`` draws. Buttons act in callbacks (before the page
 runs again), which leave a message for the section they belong to. Delete asks first, in a
 dialog opened from a session-state flag (so that any rerun keeps it open until answered).
 """
@@ -12,10 +12,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cnn import compare, plots
 from cnn.errors import CnnError
 from cnn.store import RunInfo, class_model, delete_run, list_runs, rename_run, set_class_model
-import pages.shared  # noqa: F401  (a first visit after a server start still runs inside app.py's frame)
+from ui import charts, runs_table
+from ui.workarounds import enter_app_frame
+
+enter_app_frame()
 
 state = st.session_state
 NUMBER = st.column_config.NumberColumn
@@ -24,6 +26,7 @@ NUMBER = st.column_config.NumberColumn
 # ---------------------------------------------------------------------------------------
 # Callbacks: they run before the page, and leave a message (section, kind, text) for it
 # ---------------------------------------------------------------------------------------
+
 
 def _say(section: str, kind: str, text: str) -> None:
     state.message = (section, kind, text)
@@ -45,8 +48,13 @@ def _mark(run_id: str | None) -> None:
     except CnnError as exc:
         _say("manage", "error", str(exc))
     else:
-        _say("manage", "success", "This run is now the class model: the Draw page starts with it for everyone."
-             if run_id else "No class model now: the Draw page starts with the most accurate run.")
+        _say(
+            "manage",
+            "success",
+            "This run is now the class model: the Draw page starts with it for everyone."
+            if run_id
+            else "No class model now: the Draw page starts with the most accurate run.",
+        )
 
 
 def _ask_delete(run_id: str, name: str, section: str) -> None:
@@ -69,8 +77,10 @@ def _delete() -> None:
 
 @st.dialog("Delete this run?", on_dismiss=_cancel_delete)
 def confirm_delete(run_id: str, name: str) -> None:
-    st.write(f"**{name}** (`{run_id}`) will be deleted for everyone who uses this app: its model and "
-             "its history. This cannot be undone.")
+    st.write(
+        f"**{name}** (`{run_id}`) will be deleted for everyone who uses this app: its model and "
+        "its history. This cannot be undone."
+    )
     yes, no = st.columns(2)
     # A click in a dialog reruns only the dialog (a fragment): st.rerun() redraws the whole
     # page, without the dialog now that the flag is gone.
@@ -86,6 +96,7 @@ def confirm_delete(run_id: str, name: str) -> None:
 # Sections
 # ---------------------------------------------------------------------------------------
 
+
 def message(section: str) -> None:
     """The message a callback left for this section, shown once."""
     if state.get("message", (None,))[0] == section:
@@ -94,15 +105,16 @@ def message(section: str) -> None:
 
 
 def table(runs: list[RunInfo], class_id: str | None) -> None:
-    rows = compare.leaderboard(runs, class_id)
-    knobs = [name for name in rows[0] if name in compare.SETTINGS]
+    rows = runs_table.leaderboard(runs, class_id)
+    knobs = [name for name in rows[0] if name in runs_table.SETTINGS]
     config = {
         "rank": NUMBER("#", width="small"),
         "name": st.column_config.TextColumn("Name", width="medium"),
-        "class_model": st.column_config.CheckboxColumn("Class", width="small",
-                                                       help="The class model: the Draw page starts with it"),
+        "class_model": st.column_config.CheckboxColumn(
+            "Class", width="small", help="The class model: the Draw page starts with it"
+        ),
         "preset": "Preset",
-        **{name: compare.label(name).capitalize() for name in knobs},
+        **{name: runs_table.label(name).capitalize() for name in knobs},
         "dropout": NUMBER("Dropout", format="%.2f"),
         "parameters": NUMBER("Parameters", format="localized", help="numbers the network learned"),
         "test_accuracy": NUMBER("Test accuracy", format="percent", help="on the 10,000 test digits"),
@@ -113,51 +125,71 @@ def table(runs: list[RunInfo], class_id: str | None) -> None:
         "id": "Folder",
     }
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config=config)
-    st.caption("Most accurate first; click a column's header to sort by it. Besides epochs, filters and "
-               "dropout, a setting gets a column when at least two runs differ in it.")
+    st.caption(
+        "Most accurate first; click a column's header to sort by it. Besides epochs, filters and "
+        "dropout, a setting gets a column when at least two runs differ in it."
+    )
 
 
 def damaged_list(damaged: list[RunInfo]) -> None:
-    st.warning(f"{len(damaged)} run folder{'s' if len(damaged) > 1 else ''} cannot be used, and "
-               f"{'are' if len(damaged) > 1 else 'is'} left out above:")
+    st.warning(
+        f"{len(damaged)} run folder{'s' if len(damaged) > 1 else ''} cannot be used, and "
+        f"{'are' if len(damaged) > 1 else 'is'} left out above:"
+    )
     for run in damaged:
         text, button = st.columns([5, 1], vertical_alignment="center")
         text.markdown(f"`{run.id}`: {run.damaged}")
-        button.button("Delete", key=f"delete_damaged_{run.id}", on_click=_ask_delete,
-                      args=(run.id, run.name or run.id, "damaged"))
+        button.button(
+            "Delete", key=f"delete_damaged_{run.id}", on_click=_ask_delete, args=(run.id, run.name or run.id, "damaged")
+        )
 
 
 def overlay(runs: list[RunInfo]) -> None:
     st.subheader("Their curves, overlaid")
     by_id = {run.id: run for run in runs}
-    picked = st.multiselect("Runs to compare", list(by_id), default=list(by_id)[:2], key="selected",
-                            format_func=lambda run_id: by_id[run_id].label, persist_state="session",
-                            placeholder="pick two or more runs", help="The two newest at first")
-    axis = st.radio("Along", list(compare.X_AXES), key="x_axis", horizontal=True, persist_state="session",
-                    format_func=lambda a: {"step": "steps", "epoch": "epochs", "time": "time"}[a],
-                    help="Steps and epochs show how much each run learned per image seen; time shows "
-                         "which got there sooner on this computer.")
+    picked = st.multiselect(
+        "Runs to compare",
+        list(by_id),
+        default=list(by_id)[:2],
+        key="selected",
+        format_func=lambda run_id: by_id[run_id].label,
+        persist_state="session",
+        placeholder="pick two or more runs",
+        help="The two newest at first",
+    )
+    axis = st.radio(
+        "Along",
+        list(runs_table.X_AXES),
+        key="x_axis",
+        horizontal=True,
+        persist_state="session",
+        format_func=lambda a: {"step": "steps", "epoch": "epochs", "time": "time"}[a],
+        help="Steps and epochs show how much each run learned per image seen; time shows "
+        "which got there sooner on this computer.",
+    )
     chosen = [by_id[run_id] for run_id in picked if run_id in by_id]
     if not chosen:
         st.info("Pick two or more runs to see their curves side by side.")
         return
-    heads = compare.names(chosen)
-    curves = [compare.curve(run, axis, head) for run, head in zip(chosen, heads)]
+    heads = runs_table.names(chosen)
+    curves = [runs_table.curve(run, axis, head) for run, head in zip(chosen, heads)]
     missing = [head for head, c in zip(heads, curves) if c is None]
     curves = [c for c in curves if c is not None]
     if missing:
-        st.caption(f"No curves by {compare.X_AXES[axis]} for: {', '.join(missing)}.")
+        st.caption(f"No curves by {runs_table.X_AXES[axis]} for: {', '.join(missing)}.")
     if curves:
         left, right = st.columns(2)
-        left.plotly_chart(plots.overlay_curves(curves, "loss", compare.X_AXES[axis]), key="overlay_loss")
-        right.plotly_chart(plots.overlay_curves(curves, "accuracy", compare.X_AXES[axis]), key="overlay_accuracy")
-        st.caption("Lines: each step's value, smoothed. Dots: the held-out validation images, scored now and "
-                   "then during training. Click a name in the legend to hide that run.")
+        left.plotly_chart(charts.overlay_curves(curves, "loss", runs_table.X_AXES[axis]), key="overlay_loss")
+        right.plotly_chart(charts.overlay_curves(curves, "accuracy", runs_table.X_AXES[axis]), key="overlay_accuracy")
+        st.caption(
+            "Lines: each step's value, smoothed. Dots: the held-out validation images, scored now and "
+            "then during training. Click a name in the legend to hide that run."
+        )
     if len(chosen) < 2:
         st.info("Pick one more run to compare.")
         return
     st.markdown("**How their settings differ**")
-    rows = compare.differences(chosen)
+    rows = runs_table.differences(chosen)
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={"setting": "Setting"})
     else:
@@ -166,16 +198,20 @@ def overlay(runs: list[RunInfo]) -> None:
 
 def mattered(runs: list[RunInfo]) -> None:
     st.subheader("What mattered?")
-    points = compare.what_mattered(runs)
+    points = runs_table.what_mattered(runs)
     if len(runs) < 2 or not points:
-        st.caption("With two or more runs trained with different settings, this shows each setting "
-                   "against the test accuracy it gave.")
+        st.caption(
+            "With two or more runs trained with different settings, this shows each setting "
+            "against the test accuracy it gave."
+        )
         return
-    st.caption("Test accuracy against each setting that differs between the runs, one dot per run "
-               "(hover for its name). A clear slope hints that the setting matters; remember that other "
-               "settings changed too.")
-    labels = {name: compare.label(name) for name in points}
-    st.plotly_chart(plots.knob_scatter(points, labels), key="what_mattered")
+    st.caption(
+        "Test accuracy against each setting that differs between the runs, one dot per run "
+        "(hover for its name). A clear slope hints that the setting matters; remember that other "
+        "settings changed too."
+    )
+    labels = {name: runs_table.label(name) for name in points}
+    st.plotly_chart(charts.knob_scatter(points, labels), key="what_mattered")
 
 
 def manage(runs: list[RunInfo], class_id: str | None) -> None:
@@ -192,16 +228,34 @@ def manage(runs: list[RunInfo], class_id: str | None) -> None:
     rename_col.button("Rename", key="rename", on_click=_rename, args=(run.id,), width="stretch")
     mark_col, download_col, delete_col = st.columns(3)
     if run.id == class_id:
-        mark_col.button("Unmark", key="class_model", on_click=_mark, args=(None,), width="stretch",
-                        help="This is the class model; unmark it and the Draw page starts with the most accurate run.")
+        mark_col.button(
+            "Unmark",
+            key="class_model",
+            on_click=_mark,
+            args=(None,),
+            width="stretch",
+            help="This is the class model; unmark it and the Draw page starts with the most accurate run.",
+        )
     else:
-        mark_col.button("Make this the class model", key="class_model", on_click=_mark, args=(run.id,),
-                        width="stretch", help="The Draw page starts with the class model, for everyone.")
-    download_col.download_button("Download (.zip)", data=lambda: compare.run_zip(run), file_name=compare.zip_name(run),
-                                 mime="application/zip", key="download", on_click="ignore", width="stretch",
-                                 help="model.keras and run.json, in a folder you can drop into another runs/ folder")
-    delete_col.button("Delete…", key="delete", on_click=_ask_delete, args=(run.id, run.name, "manage"),
-                      width="stretch")
+        mark_col.button(
+            "Make this the class model",
+            key="class_model",
+            on_click=_mark,
+            args=(run.id,),
+            width="stretch",
+            help="The Draw page starts with the class model, for everyone.",
+        )
+    download_col.download_button(
+        "Download (.zip)",
+        data=lambda: runs_table.run_zip(run),
+        file_name=runs_table.zip_name(run),
+        mime="application/zip",
+        key="download",
+        on_click="ignore",
+        width="stretch",
+        help="model.keras and run.json, in a folder you can drop into another runs/ folder",
+    )
+    delete_col.button("Delete…", key="delete", on_click=_ask_delete, args=(run.id, run.name, "manage"), width="stretch")
     if run.id == class_id:
         st.caption("This run is the class model: the Draw page starts with it, for everyone.")
     message("manage")
@@ -227,8 +281,10 @@ if not runs:
     st.info("No saved runs yet: train one, and it appears here with its test accuracy.")
     st.page_link("pages/train.py", label="Train a network", icon="🏋️")
 if usable:
-    st.write("Every saved training run, the most accurate first. Pick a few below to overlay their "
-             "curves and see how their settings differ.")
+    st.write(
+        "Every saved training run, the most accurate first. Pick a few below to overlay their "
+        "curves and see how their settings differ."
+    )
     table(usable, class_id)
 elif runs:
     st.info("No usable runs: train one on the Train page.")

@@ -14,14 +14,19 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn import explain, plots
+from cnn import explain
 from cnn.config import DEFAULT_PRESET, PRESETS
 from cnn.errors import CnnError
-from cnn.jobs import QUEUED, job_queue
+from cnn.imagefile import decode_image
+from cnn.jobs import job_queue
 from cnn.predict import Prediction, classifier_for
-from cnn.preprocess import decode_image
 from cnn.store import RunInfo, best_run, list_runs
-from pages.shared import active_jobs, owner
+from ui import charts
+from ui.job_progress import active_jobs, follow_job
+from ui.session import owner
+from ui.workarounds import enter_app_frame
+
+enter_app_frame()
 
 CANVAS = 280  # pixels a side
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
@@ -31,13 +36,14 @@ NO_CHART_BAR = {"displayModeBar": False}
 state = st.session_state
 state.setdefault("canvas_nonce", 0)  # bumped by Clear: a new initial drawing empties the canvas
 for toggle in ("steps", "inside"):  # keep a view switched on while the canvas is blank (Streamlit
-    if toggle in state:             # forgets widgets that a run does not draw)
+    if toggle in state:  # forgets widgets that a run does not draw)
         state[toggle] = state[toggle]
 
 
 # ---------------------------------------------------------------------------------------
 # Callbacks (run before the page, on the rerun a click or a stroke causes)
 # ---------------------------------------------------------------------------------------
+
 
 def _clear() -> None:
     """Empty the canvas. Until the canvas reports the empty drawing, its value is still the
@@ -69,6 +75,7 @@ def _train_fast_default() -> None:
 # Pieces of the page
 # ---------------------------------------------------------------------------------------
 
+
 def pick_model() -> RunInfo | None:
     """Every usable saved run; the class model (else the most accurate) is the default."""
     runs = list_runs()
@@ -81,12 +88,20 @@ def pick_model() -> RunInfo | None:
         default = best.id if best is not None and best.id in usable else ids[0]
         if state.get("run") not in usable:
             state.pop("run", None)  # a run deleted since: fall back to the default
-        chosen = st.selectbox("Model", ids, index=ids.index(default), format_func=lambda i: usable[i].label,
-                              key="run", help="A saved training run. Train more on the Train page.")
+        chosen = st.selectbox(
+            "Model",
+            ids,
+            index=ids.index(default),
+            format_func=lambda i: usable[i].label,
+            key="run",
+            help="A saved training run. Train more on the Train page.",
+        )
         run = usable[chosen]
     if skipped:
-        st.caption(f"{skipped} damaged saved run{'s' if skipped > 1 else ''} skipped "
-                   "(`python -m cnn runs` lists them with the reason).")
+        st.caption(
+            f"{skipped} damaged saved run{'s' if skipped > 1 else ''} skipped "
+            "(`python -m cnn runs` lists them with the reason)."
+        )
     return run
 
 
@@ -131,15 +146,16 @@ def show_prediction(prediction: Prediction) -> None:
         if prediction.unsure:
             (a, pa), (b, pb) = prediction.top(2)
             st.header(f"Prediction: {a} or {b}?", anchor=False)
-            st.warning(f"The model is unsure: {a} ({pa:.0%}) or {b} ({pb:.0%}). "
-                       "Draw the digit again, larger and more clearly.")
+            st.warning(
+                f"The model is unsure: {a} ({pa:.0%}) or {b} ({pb:.0%}). Draw the digit again, larger and more clearly."
+            )
         else:
             st.header(f"Prediction: {prediction.digit}", anchor=False)
             st.markdown(f"**{prediction.confidence:.0%}** confident")
     with seen:
-        st.plotly_chart(plots.digit_image(prediction.prepared.image, height=160), key="seen", config=NO_CHART_BAR)
+        st.plotly_chart(charts.digit_image(prediction.prepared.image, height=160), key="seen", config=NO_CHART_BAR)
         st.caption("What the model sees: 28×28 pixels")
-    st.plotly_chart(plots.probability_bars(prediction.probabilities), key="bars", config=NO_CHART_BAR)
+    st.plotly_chart(charts.probability_bars(prediction.probabilities), key="bars", config=NO_CHART_BAR)
 
 
 def show_steps(prediction: Prediction) -> None:
@@ -147,19 +163,30 @@ def show_steps(prediction: Prediction) -> None:
     p = prediction.prepared
     ink, fit, centre = st.columns(3)
     with ink:
-        st.plotly_chart(plots.ink_with_box(p.ink, p.box, "1. Ink, cropped"), key="step_ink", config=NO_CHART_BAR)
-        st.caption("Your input becomes an ink map (ink 1, background 0); the box is the crop "
-                   "around the ink, with stray specks left out.")
+        st.plotly_chart(charts.ink_with_box(p.ink, p.box, "1. Ink, cropped"), key="step_ink", config=NO_CHART_BAR)
+        st.caption(
+            "Your input becomes an ink map (ink 1, background 0); the box is the crop "
+            "around the ink, with stray specks left out."
+        )
     with fit:
-        st.plotly_chart(plots.digit_image(p.fitted, f"2. Fitted: {p.fitted.shape[1]}×{p.fitted.shape[0]}"),
-                        key="step_fit", config=NO_CHART_BAR)
-        st.caption("The crop is shrunk or enlarged so its longer side is 20 pixels, keeping its "
-                   "shape, as MNIST's digits were.")
+        st.plotly_chart(
+            charts.digit_image(p.fitted, f"2. Fitted: {p.fitted.shape[1]}×{p.fitted.shape[0]}"),
+            key="step_fit",
+            config=NO_CHART_BAR,
+        )
+        st.caption(
+            "The crop is shrunk or enlarged so its longer side is 20 pixels, keeping its shape, as MNIST's digits were."
+        )
     with centre:
-        st.plotly_chart(plots.centred_digit(p.image, p.shift, p.fitted.shape, "3. Centred in 28×28"),
-                        key="step_centre", config=NO_CHART_BAR)
-        st.caption("The 20-pixel digit (dashed box) is placed in 28×28 so that its centre of "
-                   "mass lands on the middle, the cross at (14, 14).")
+        st.plotly_chart(
+            charts.centred_digit(p.image, p.shift, p.fitted.shape, "3. Centred in 28×28"),
+            key="step_centre",
+            config=NO_CHART_BAR,
+        )
+        st.caption(
+            "The 20-pixel digit (dashed box) is placed in 28×28 so that its centre of "
+            "mass lands on the middle, the cross at (14, 14)."
+        )
 
 
 def show_inside(model, prediction: Prediction) -> None:
@@ -174,49 +201,56 @@ def show_inside(model, prediction: Prediction) -> None:
     st.subheader("Inside the network", anchor=False)
     why, learned = st.columns([2, 3], gap="large")
     with why:
-        st.plotly_chart(plots.saliency_overlay(image, saliency, f"Saliency: why {digit}"),
-                        key="inside_saliency", config=NO_CHART_BAR)
-        st.caption(f"The pixels that pushed the answer towards {digit}, in red, turning yellow where "
-                   "they pushed hardest; grey ink without colour hardly mattered.")
+        st.plotly_chart(
+            charts.saliency_overlay(image, saliency, f"Saliency: why {digit}"),
+            key="inside_saliency",
+            config=NO_CHART_BAR,
+        )
+        st.caption(
+            f"The pixels that pushed the answer towards {digit}, in red, turning yellow where "
+            "they pushed hardest; grey ink without colour hardly mattered."
+        )
     with learned:
         k, n = filters.shape[0], filters.shape[2]
         top = float(abs(filters).max()) or 1.0  # one symmetric scale: weights are signed
         grid = explain.tile(filters, columns=8, normalise=False)
-        st.plotly_chart(plots.tile_grid(grid, f"First layer: its {n} filters, {k}×{k} weights each", name="filters",
-                                        colorscale=plots.DIVERGING, zmin=-top, zmax=top, width=540),
-                        key="inside_filters", config=NO_CHART_BAR)
-        st.caption("The patterns the first layer learned: each filter slides over the whole image and "
-                   "answers strongly where the ink matches its red weights and avoids its blue ones.")
+        st.plotly_chart(
+            charts.tile_grid(
+                grid,
+                f"First layer: its {n} filters, {k}×{k} weights each",
+                name="filters",
+                colorscale=charts.DIVERGING,
+                zmin=-top,
+                zmax=top,
+                width=540,
+            ),
+            key="inside_filters",
+            config=NO_CHART_BAR,
+        )
+        st.caption(
+            "The patterns the first layer learned: each filter slides over the whole image and "
+            "answers strongly where the ink matches its red weights and avoids its blue ones."
+        )
     for row in range(0, len(layers), 2):
-        for column, (name, maps) in zip(st.columns(2, gap="large"), layers[row:row + 2]):
+        for column, (name, maps) in zip(st.columns(2, gap="large"), layers[row : row + 2]):
             h, w, n = maps.shape
             with column:
-                st.plotly_chart(plots.tile_grid(explain.tile(maps, columns=8), f"{name}: {n} maps, {h}×{w} each",
-                                                name=name),
-                                key=f"inside_{name}", config=NO_CHART_BAR)
+                st.plotly_chart(
+                    charts.tile_grid(explain.tile(maps, columns=8), f"{name}: {n} maps, {h}×{w} each", name=name),
+                    key=f"inside_{name}",
+                    config=NO_CHART_BAR,
+                )
                 if name == layers[0][0]:
-                    st.caption("Each square is one filter's response to your drawing: bright where it found "
-                               "its pattern, dark where it did not (each square scaled on its own).")
+                    st.caption(
+                        "Each square is one filter's response to your drawing: bright where it found "
+                        "its pattern, dark where it did not (each square scaled on its own)."
+                    )
                 else:
-                    st.caption("Each square is one filter of a deeper layer, which combines the maps before "
-                               "it: bright where a larger piece of a digit, a curve, a corner or a stroke's "
-                               "end, sits.")
-
-
-@st.fragment(run_every=1)
-def training_progress(job_id: str) -> None:
-    queue = job_queue()
-    queue.touch(owner())  # we are watching (also when the page runs without app.py's sidebar)
-    job = next((j for j in queue.jobs_of(owner()) if j.id == job_id), None)
-    if job is None or job.ended:
-        st.rerun()  # the whole page: the picker now lists the new run
-    if job.state == QUEUED:
-        st.info(f"Waiting for the trainer: number {queue.position(job)} in the queue.")
-    elif job.snapshot is None:
-        st.progress(0.0, text="Training is starting (loading MNIST)…")
-    else:
-        s = job.snapshot
-        st.progress(s.fraction, text=f"Training: {s.fraction:.0%}, about {s.eta:.0f} s left")
+                    st.caption(
+                        "Each square is one filter of a deeper layer, which combines the maps before "
+                        "it: bright where a larger piece of a digit, a curve, a corner or a stroke's "
+                        "end, sits."
+                    )
 
 
 def offer_training() -> None:
@@ -228,13 +262,11 @@ def offer_training() -> None:
         job = running[-1] if running else job
     if job is not None and not job.ended:
         st.info("Training a model for you. Draw meanwhile: the answer appears as soon as it is ready.")
-        training_progress(job.id)
+        follow_job(job)
         return
-    st.info("There is no trained model yet. Train the fast default here (about a minute), "
-            "then draw.")
+    st.info("There is no trained model yet. Train the fast default here (about a minute), then draw.")
     if job is not None:  # ended without a usable run
-        st.error(job.error or f"Training ended without a saved model ({job.stop_reason or job.state}). "
-                 "Try again.")
+        st.error(job.error or f"Training ended without a saved model ({job.stop_reason or job.state}). Try again.")
     if state.get("train_error"):
         st.error(state.train_error)
     st.button("Train the fast default now", key="train", type="primary", on_click=_train_fast_default)
@@ -245,22 +277,34 @@ def offer_training() -> None:
 # ---------------------------------------------------------------------------------------
 
 st.title("Draw a digit")
-st.caption("Draw one digit, 0 to 9, with the mouse, a finger or a pen: the network answers after "
-           "every stroke. Undo a stroke from the canvas toolbar (hover over the canvas).")
+st.caption(
+    "Draw one digit, 0 to 9, with the mouse, a finger or a pen: the network answers after "
+    "every stroke. Undo a stroke from the canvas toolbar (hover over the canvas)."
+)
 run = pick_model()
 
 left, right = st.columns(2, gap="large")
 with left:
     pen = st.slider("Pen width", 4, 40, 20, key="pen")
-    canvas = st_canvas(stroke_width=pen, stroke_color="black", background_color="", height=CANVAS, width=CANVAS,
-                       drawing_mode="freedraw", initial_drawing={"objects": [], "nonce": state.canvas_nonce},
-                       return_image_data=True, key="canvas", on_change=_drawn)
+    canvas = st_canvas(
+        stroke_width=pen,
+        stroke_color="black",
+        background_color="",
+        height=CANVAS,
+        width=CANVAS,
+        drawing_mode="freedraw",
+        initial_drawing={"objects": [], "nonce": state.canvas_nonce},
+        return_image_data=True,
+        key="canvas",
+        on_change=_drawn,
+    )
     drawing, drawing_error = read_drawing(canvas)
     st.button("Clear", key="clear", on_click=_clear)
     if drawing_error:
         st.error(drawing_error)
-    upload = st.file_uploader("…or upload a photo or scan of one digit", type=UPLOAD_TYPES, key="upload",
-                              on_change=_uploaded)
+    upload = st.file_uploader(
+        "…or upload a photo or scan of one digit", type=UPLOAD_TYPES, key="upload", on_change=_uploaded
+    )
     photo_error = upload_error(upload) if upload is not None else None
     if photo_error:
         st.error(photo_error)
@@ -286,21 +330,27 @@ with right:
             st.error(f"The saved run {run.name!r} could not be read any more. Pick another model.")
         else:
             if image is None:
-                st.info("Draw a digit on the canvas, or upload a photo of one, and the network's answer "
-                        "appears here.")
+                st.info("Draw a digit on the canvas, or upload a photo of one, and the network's answer appears here.")
             elif prediction is None:
-                st.info(f"No digit found in the {source}: only a few specks or faint marks. "
-                        + ("Draw a digit, filling most of the canvas." if source == DRAWING else
-                           "Upload a sharper, closer picture of one dark digit on light paper."))
+                st.info(
+                    f"No digit found in the {source}: only a few specks or faint marks. "
+                    + (
+                        "Draw a digit, filling most of the canvas."
+                        if source == DRAWING
+                        else "Upload a sharper, closer picture of one dark digit on light paper."
+                    )
+                )
             else:
                 if drawing is not None and photo_ok:
                     st.caption(f"Classifying the {source}.")
                 show_prediction(prediction)
 
-if prediction is not None and st.toggle("How it was prepared", key="steps",
-                                        help="The steps that turn your input into the model's 28×28 input"):
+if prediction is not None and st.toggle(
+    "How it was prepared", key="steps", help="The steps that turn your input into the model's 28×28 input"
+):
     show_steps(prediction)
 
-if prediction is not None and st.toggle("Look inside the network", key="inside",
-                                        help="Which pixels mattered, and what each layer of the network sees"):
+if prediction is not None and st.toggle(
+    "Look inside the network", key="inside", help="Which pixels mattered, and what each layer of the network sees"
+):
     show_inside(classifier.model, prediction)

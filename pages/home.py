@@ -1,6 +1,8 @@
 import streamlit as st
 
-import pages.shared  # noqa: F401  (a first visit after a server start still runs inside app.py's frame)
+from ui.workarounds import enter_app_frame
+
+enter_app_frame()
 
 st.title("How a convolutional network reads handwritten digits")
 st.markdown(
@@ -19,6 +21,4 @@ watch it learn step by step, then draw a digit and see what the network makes of
 left, right = st.columns(2)
 left.page_link("pages/train.py", label="Train a network", icon="🏋️")
 right.page_link("pages/draw.py", label="Draw a digit", icon="✍️")
-st.caption(
-    "MNIST: Yann LeCun, Corinna Cortes and Christopher J. C. Burges (CC BY-SA 3.0), bundled with the app."
-)
+st.caption("MNIST: Yann LeCun, Corinna Cortes and Christopher J. C. Burges (CC BY-SA 3.0), bundled with the app.")

@@ -11,39 +11,47 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn import plots
-from cnn.config import (ARCHITECTURES, DEFAULT_PRESET, PRESETS, SCHEDULES, ConfigError, TrainConfig, knob_range,
-                        preset_of)
+from cnn.config import (
+    ARCHITECTURES,
+    DEFAULT_PRESET,
+    GROUPS,
+    PRESETS,
+    SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    applies,
+    knob_range,
+    knobs_in,
+    preset_of,
+)
 from cnn.data import load_mnist
 from cnn.errors import CnnError
-from cnn.jobs import CANCELLED, FAILED, QUEUED, Job, job_queue
+from cnn.jobs import CANCELLED, FAILED, Job, job_queue
 from cnn.model import describe
+from cnn.records import TestMetrics
 from cnn.store import clean_name, rename_run
-from cnn.train import Snapshot, TestMetrics
-from pages.shared import owner
+from ui import charts
+from ui.job_progress import curves, duration, follow_job
+from ui.session import owner
+from ui.workarounds import enter_app_frame
 
-FORM_ORDER = (  # every TrainConfig field, as the form shows them
-    "epochs", "filters", "dropout", "architecture", "conv_blocks", "batch_norm", "kernel_size", "dense_units",
-    "batch_size", "learning_rate", "lr_schedule", "optimizer", "train_size", "validation_split", "seed",
-    "augment", "shift", "rotation", "scale", "thickness",
-)
-KNOBS = ("epochs", "filters", "dropout")
-SLIDER_STEPS = {"epochs": 1, "filters": 1, "dropout": 0.05, "shift": 0.01, "rotation": 1.0, "scale": 0.01,
-                "thickness": 0.05, "validation_split": 0.01}
-INPUT_STEPS = {"dense_units": 16, "batch_size": 16, "learning_rate": 1e-4, "train_size": 1000}
+enter_app_frame()
+
+FORM_FIELDS = [name for group in GROUPS for name in knobs_in(group)]
+CHOICE_NOTES = {"architecture": ARCHITECTURES, "lr_schedule": SCHEDULES}  # a line under the picker
 CUSTOM = "custom"
 GALLERY, GALLERY_COLUMNS = 24, 8
 
 
 # --- the form ------------------------------------------------------------------------------
 def form_values() -> dict:
-    return {name: st.session_state[name] for name in FORM_ORDER}
+    return {name: st.session_state[name] for name in FORM_FIELDS}
 
 
 def apply_preset() -> None:
     """The preset picker moved: every knob takes the preset's value."""
     preset = PRESETS.get(st.session_state.preset)
-    for name, value in (preset.to_dict().items() if preset else ()):
+    for name, value in preset.to_dict().items() if preset else ():
         st.session_state[name] = value
 
 
@@ -55,21 +63,35 @@ def follow_knobs() -> None:
         st.session_state.preset = CUSTOM
 
 
-def field(name: str, problems: dict[str, str], disabled: bool = False) -> None:
-    """The input for one TrainConfig field, its problem (if any) right under it."""
+def field(name: str, problems: dict[str, str]) -> None:
+    """The input for one TrainConfig field, its problem (if any) right under it; greyed out
+    where it does not apply (conv blocks for a layout without them, say)."""
     meta = knob_range(name)
     label = meta["label"]
-    common = {"key": name, "help": meta["help"], "on_change": follow_knobs, "disabled": disabled,
-              "persist_state": "session"}
+    common = {
+        "key": name,
+        "help": meta["help"],
+        "on_change": follow_knobs,
+        "persist_state": "session",
+        "disabled": not applies(name, st.session_state),
+    }
     if meta["choices"]:
         st.selectbox(label, meta["choices"], **common)
+        if name in CHOICE_NOTES:
+            st.caption(CHOICE_NOTES[name][st.session_state[name]])
     elif isinstance(getattr(PRESETS[DEFAULT_PRESET], name), bool):
         st.checkbox(label, **common)
-    elif name in SLIDER_STEPS:
-        st.slider(label, meta["low"], meta["high"], step=SLIDER_STEPS[name], **common)
+    elif meta["slider"]:
+        st.slider(label, meta["low"], meta["high"], step=meta["step"], **common)
     else:
-        st.number_input(label, meta["low"], meta["high"], step=INPUT_STEPS.get(name, 1),
-                        format="%g" if name == "learning_rate" else None, **common)
+        st.number_input(
+            label,
+            meta["low"],
+            meta["high"],
+            step=meta["step"],
+            format="%g" if name == "learning_rate" else None,
+            **common,
+        )
     if name in problems:
         st.error(f"{label}: {problems[name]}")
 
@@ -111,47 +133,6 @@ def active(job: Job | None) -> bool:
     return job is not None and not job.ended
 
 
-def duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
-def progress_text(s: Snapshot) -> str:
-    return (f"{s.fraction:.0%} · epoch {s.epoch}/{s.epochs} · step {s.step}/{s.total_steps} · "
-            f"{s.images_per_s:,.0f} images/s · about {duration(s.eta)} left")
-
-
-def curves(job: Job, key: str) -> None:
-    if not job.history.step:
-        return
-    left, right = st.columns(2)
-    left.plotly_chart(plots.training_curves(job.history, "loss"), key=f"{key}_loss")
-    right.plotly_chart(plots.training_curves(job.history, "accuracy"), key=f"{key}_accuracy")
-
-
-@st.fragment(run_every=0.5)
-def live(job: Job) -> None:
-    """Progress, the Stop button and the curves, redrawn twice a second while the job lasts."""
-    if job.ended:
-        st.rerun()  # the whole page, so the results section appears
-    queue = job_queue()
-    queue.touch(owner())  # someone is watching this job
-    if job.state == QUEUED:
-        st.info(f"Waiting for the trainer: number {queue.position(job)} in the queue.")
-    elif job.snapshot is None:
-        st.info("Starting: loading TensorFlow and building the model…")
-    else:
-        s = job.snapshot
-        st.progress(s.fraction, text=progress_text(s))
-        val = f", validation accuracy {s.val_accuracy:.1%}" if s.val_accuracy is not None else ""
-        st.caption(f"This step: loss {s.loss:.3f}, accuracy {s.accuracy:.1%}{val}")
-    stopping = job.stop_event.is_set()
-    label = "Stopping after this step…" if stopping else "Cancel" if job.state == QUEUED else "Stop"
-    st.button(label, key="stop", on_click=queue.stop, args=(job,), disabled=stopping,
-              help="Ends training after the current step; the model so far is tested and saved.")
-    curves(job, "live")
-
-
 def saved(job: Job) -> None:
     """Where the run was saved (with renaming), or why it was not (with a retry)."""
     if job.run is None:
@@ -167,8 +148,7 @@ def saved(job: Job) -> None:
     st.success(f"Saved as “{job.run.name}”: it now appears on the Draw page.")
     st.page_link("pages/draw.py", label="Draw a digit for it to read", icon="✍️")
     name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
-    new_name = name_col.text_input("Rename this run", value=job.run.name, key=f"rename_{job.run.id}",
-                                   max_chars=80)
+    new_name = name_col.text_input("Rename this run", value=job.run.name, key=f"rename_{job.run.id}", max_chars=80)
     if button_col.button("Rename", key="rename") and new_name.strip() != job.run.name:
         try:
             job.run = rename_run(job.run.id, new_name, job.run.path.parent)
@@ -180,12 +160,13 @@ def saved(job: Job) -> None:
 
 def gallery(test: TestMetrics) -> None:
     data = load_mnist()
-    tiles = plots.confident_mistakes(test, data.x_test, data.y_test, limit=GALLERY)
+    tiles = charts.confident_mistakes(test, data.x_test, data.y_test, limit=GALLERY)
     if not tiles:
         st.success("Not a single test digit was misread.")
         return
-    st.markdown(f"**The {len(tiles)} mistakes it was surest about**: the true digit, what the model "
-                "read, and how sure it was.")
+    st.markdown(
+        f"**The {len(tiles)} mistakes it was surest about**: the true digit, what the model read, and how sure it was."
+    )
     for start in range(0, len(tiles), GALLERY_COLUMNS):
         for col, (image, caption) in zip(st.columns(GALLERY_COLUMNS), tiles[start : start + GALLERY_COLUMNS]):
             col.image(image, caption=caption)
@@ -205,22 +186,25 @@ def results(job: Job) -> None:
     st.subheader("How it did on the 10,000 test digits")
     if result.stopped:
         total = job.config.epochs * job.config.steps_per_epoch
-        st.warning(f"Stopped after step {result.steps} of {total} ({job.stop_reason or 'stop requested'}): "
-                   "the model as it was then has been tested and saved.")
+        st.warning(
+            f"Stopped after step {result.steps} of {total} ({job.stop_reason or 'stop requested'}): "
+            "the model as it was then has been tested and saved."
+        )
     saved(job)
     test = result.test
     acc, loss, mistakes, seconds = st.columns(4)
     acc.metric("Test accuracy", f"{test.accuracy:.2%}")
     loss.metric("Test loss", f"{test.loss:.3f}")
     mistakes.metric("Mistakes", f"{len(test.misclassified):,}", help="test digits it misread, of 10,000")
-    seconds.metric("Training time", duration(result.train_seconds),
-                   help=f"{result.images_per_s:,.0f} images per second")
+    seconds.metric(
+        "Training time", duration(result.train_seconds), help=f"{result.images_per_s:,.0f} images per second"
+    )
     curves(job, "final")
     left, right = st.columns(2)
     left.markdown("**Confusion matrix**: each row a true digit, each column what the model read")
-    left.plotly_chart(plots.confusion_heatmap(test.confusion), key="confusion")
+    left.plotly_chart(charts.confusion_heatmap(test.confusion), key="confusion")
     right.markdown("**Accuracy for each digit**")
-    right.plotly_chart(plots.per_class_bars(test.per_class_accuracy), key="per_class")
+    right.plotly_chart(charts.per_class_bars(test.per_class_accuracy), key="per_class")
     gallery(test)
 
 
@@ -234,65 +218,72 @@ job = latest_job()
 busy = active(job)
 
 st.title("Train a network")
-st.write("Choose how long to train and how big the network is, press **Start**, and watch it learn. "
-         "Stop whenever you like: what it has learned so far is kept.")
-st.selectbox("Start from", [*PRESETS, CUSTOM], key="preset", on_change=apply_preset, persist_state="session",
-             help="A preset sets every knob below; change any of them afterwards.")
-for column, name in zip(st.columns(len(KNOBS)), KNOBS):
+st.write(
+    "Choose how long to train and how big the network is, press **Start**, and watch it learn. "
+    "Stop whenever you like: what it has learned so far is kept."
+)
+st.selectbox(
+    "Start from",
+    [*PRESETS, CUSTOM],
+    key="preset",
+    on_change=apply_preset,
+    persist_state="session",
+    help="A preset sets every knob below; change any of them afterwards.",
+)
+basic = knobs_in("basic")
+for column, name in zip(st.columns(len(basic)), basic):
     with column:
         field(name, problems)
-with st.expander("Advanced", expanded=any(name not in KNOBS for name in problems)):
-    layout, fitting, augmenting = st.columns(3)
-    compact = st.session_state.architecture == "compact"
-    with layout:
-        field("architecture", problems)
-        st.caption(ARCHITECTURES[st.session_state.architecture])
-        field("conv_blocks", problems, disabled=not compact)
-        field("batch_norm", problems, disabled=not compact)
-        field("kernel_size", problems)
-        field("dense_units", problems, disabled=st.session_state.architecture == "tutorial")
-    with fitting:
-        for name in ("batch_size", "learning_rate", "lr_schedule", "optimizer"):
-            field(name, problems)
-        st.caption(f"Schedule: {SCHEDULES[st.session_state.lr_schedule]}")
-        for name in ("train_size", "validation_split", "seed"):
-            field(name, problems)
-    with augmenting:
-        field("augment", problems)
-        for name in ("shift", "rotation", "scale", "thickness"):
-            field(name, problems, disabled=not st.session_state.augment)
+with st.expander("Advanced", expanded=any(name not in basic for name in problems)):
+    for column, group in zip(st.columns(len(GROUPS) - 1), list(GROUPS)[1:]):
+        with column:
+            st.markdown(f"**{GROUPS[group]}**")
+            for name in knobs_in(group):
+                field(name, problems)
 
 if config is not None:
     st.markdown(f"**Model:** {describe(config)}")
-    st.caption(f"{config.epochs} epoch{'s' * (config.epochs > 1)} × {config.steps_per_epoch} steps of "
-               f"{config.batch_size} images; {config.fit_images:,} training and {config.validation_images:,} "
-               "validation images.")
+    st.caption(
+        f"{config.epochs} epoch{'s' * (config.epochs > 1)} × {config.steps_per_epoch} steps of "
+        f"{config.batch_size} images; {config.fit_images:,} training and {config.validation_images:,} "
+        "validation images."
+    )
 else:
     st.markdown("**Model:** fix the settings marked in red to see it.")
 
 name_col, start_col = st.columns([3, 1], vertical_alignment="bottom")
 with name_col:
-    st.text_input("Run name", key="run_name", max_chars=80, placeholder="automatic: the preset and the time",
-                  persist_state="session")
+    st.text_input(
+        "Run name",
+        key="run_name",
+        max_chars=80,
+        placeholder="automatic: the preset and the time",
+        persist_state="session",
+    )
     if "run_name" in problems:
         st.error(f"Run name: {problems['run_name']}")
 start_col.button("Start training", key="start", type="primary", disabled=bool(problems) or busy, on_click=start)
 if "start_error" in st.session_state:
     st.error(st.session_state.pop("start_error"))
 if problems:
-    st.caption("Start is off until the settings marked in red are fixed: "
-               + ", ".join(knob_range(name)["label"] if name != "run_name" else "Run name" for name in problems) + ".")
+    st.caption(
+        "Start is off until the settings marked in red are fixed: "
+        + ", ".join(knob_range(name)["label"] if name != "run_name" else "Run name" for name in problems)
+        + "."
+    )
 elif busy:
     st.caption("Your network is training: stop it (or let it finish) to start another.")
 queue = job_queue()
-st.caption(f"Training runs on the server, in one queue shared by everyone using this app: {queue.workers} "
-           f"job{'s' if queue.workers != 1 else ''} at a time, the others wait their turn. You can visit the "
-           f"Draw page meanwhile. If you close the tab, a running job is stopped {queue.abandon_after:.0f} s later "
-           "and still saved with what it learned; a job still waiting is cancelled.")
+st.caption(
+    f"Training runs on the server, in one queue shared by everyone using this app: {queue.workers} "
+    f"job{'s' if queue.workers != 1 else ''} at a time, the others wait their turn. You can visit the "
+    f"Draw page meanwhile. If you close the tab, a running job is stopped {queue.abandon_after:.0f} s later "
+    "and still saved with what it learned; a job still waiting is cancelled."
+)
 
 if job is not None:
     st.divider()
     if job.ended:
         results(job)
     else:
-        live(job)
+        follow_job(job, detailed=True)

@@ -6,7 +6,6 @@ Also takes the README's picture of the page (docs/compare.png, with UPDATE_SCREE
 from __future__ import annotations
 
 import pytest
-
 from browser import browser_page, require_chromium, screenshot_path, serve_app
 
 pytestmark = pytest.mark.browser
@@ -40,8 +39,12 @@ def test_the_table_and_the_overlaid_curves_render(tmp_path, tiny_result, tiny_co
         for key in ("overlay_loss", "overlay_accuracy"):
             page.wait_for_function(f"() => ({DRAWN_TRACES})('{key}') >= 4")
             names = page.evaluate(TRACE_NAMES, key)
-            assert set(names) == {"8 filters, dropout 0.25", "8 filters, dropout 0.25 · validation",
-                                  "4 filters, no dropout", "4 filters, no dropout · validation"}, names
+            assert set(names) == {
+                "8 filters, dropout 0.25",
+                "8 filters, dropout 0.25 · validation",
+                "4 filters, no dropout",
+                "4 filters, no dropout · validation",
+            }, names
         expect(page.get_by_test_id("stException")).to_have_count(0)
 
         page.wait_for_timeout(500)  # let the charts finish their first transition
@@ -51,12 +54,12 @@ def test_the_table_and_the_overlaid_curves_render(tmp_path, tiny_result, tiny_co
 @pytest.mark.parametrize("page_path", ["compare", "draw"])
 def test_a_first_visit_after_a_start_runs_inside_the_app_frame(tmp_path, page_path):
     # With a pages/ folder, a fresh server runs a page script on its own until app.py has
-    # drawn st.navigation once; every page must leave that mode (pages/shared.py).
+    # drawn st.navigation once; every page must leave that mode (ui.workarounds.enter_app_frame).
     require_chromium()
     from playwright.sync_api import expect
 
     with serve_app(env={"CNN_RUNS_DIR": str(tmp_path / "runs")}) as url, browser_page() as page:
         page.goto(f"{url}/{page_path}")  # the very first request this server sees
         expect(page.get_by_role("link", name="Compare", exact=True)).to_be_visible(timeout=60_000)
-        expect(page.get_by_role("link", name="shared")).to_have_count(0)
+        expect(page.get_by_role("link", name="Train", exact=True)).to_be_visible()
         expect(page.get_by_test_id("stException")).to_have_count(0)

@@ -10,7 +10,6 @@ import re
 import shutil
 
 import pytest
-
 from browser import browser_page, require_chromium, screenshot_path, serve_app
 from test_browser_draw import DIGITS, stroke
 
@@ -22,8 +21,12 @@ TRACES = """key => {
 }"""
 # Plotly draws heatmaps and images as <image> elements once their data is on screen.
 DRAWN = """key => document.querySelectorAll(`.st-key-${key} .js-plotly-plot .main-svg image`).length"""
-VIEWS = {"inside_saliency": ["image", "saliency"], "inside_filters": ["heatmap", "filters"],
-         "inside_conv1": ["heatmap", "conv1"], "inside_conv2": ["heatmap", "conv2"]}
+VIEWS = {
+    "inside_saliency": ["image", "saliency"],
+    "inside_filters": ["heatmap", "filters"],
+    "inside_conv1": ["heatmap", "conv1"],
+    "inside_conv2": ["heatmap", "conv2"],
+}
 
 
 def test_look_inside_renders_for_a_drawn_digit(good_run_dir, tmp_path):

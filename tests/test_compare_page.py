@@ -7,6 +7,7 @@ and the number of training images) and copied into each test's own runs folder.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import shutil
@@ -17,8 +18,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn import compare
 from cnn.store import RunInfo, class_model, delete_run, get_run, list_runs, save_run
+from ui import runs_table
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 NAMES = ("alpha", "beta", "gamma")  # saved in this order: gamma is the newest
@@ -98,7 +99,7 @@ def test_table_lists_every_run_most_accurate_first_with_the_varying_knobs(runs):
     assert sorted(table["name"]) == sorted(NAMES)
     for _, row in table.iterrows():
         assert row["test_accuracy"] == pytest.approx(saved[row["name"]].test_accuracy)
-        assert row["parameters"] == saved[row["name"]].meta["parameters"]
+        assert row["parameters"] == saved[row["name"]].parameters
         assert row["status"] == "finished"
     assert list(table["test_accuracy"]) == sorted(table["test_accuracy"], reverse=True)
     assert list(table["rank"]) == [1, 2, 3]
@@ -119,12 +120,12 @@ def test_overlay_draws_each_chosen_run_and_the_axis_changes_x(runs):
         assert {t["name"] for t in traces} == {"alpha", "alpha · validation", "beta", "beta · validation"}
     by_step = {t["name"]: values(t["x"]) for t in chart(at, "overlay_loss")["data"]}
     alpha = get_run(runs["alpha"])
-    assert by_step["alpha"] == alpha.meta["history"]["step"]
-    assert by_step["alpha · validation"] == alpha.meta["history"]["val_step"]
+    assert by_step["alpha"] == alpha.history.step
+    assert by_step["alpha · validation"] == alpha.history.val_step
 
     at.radio(key="x_axis").set_value("time").run()
     by_time = {t["name"]: values(t["x"]) for t in chart(ok(at), "overlay_loss")["data"]}
-    assert by_time["alpha"] == pytest.approx(alpha.meta["history"]["time"])
+    assert by_time["alpha"] == pytest.approx(alpha.history.time)
     assert by_time["alpha"] != by_step["alpha"]
 
     at.radio(key="x_axis").set_value("epoch").run()
@@ -199,11 +200,11 @@ def test_download_button_and_the_zip_it_serves(runs):
     (button,) = [b for b in at.get("download_button") if b.key == "download"]
     assert "Download" in button.proto.label
     run = get_run(runs["beta"])
-    with zipfile.ZipFile(io.BytesIO(compare.run_zip(run))) as z:
+    with zipfile.ZipFile(io.BytesIO(runs_table.run_zip(run))) as z:
         assert sorted(z.namelist()) == [f"{run.id}/model.keras", f"{run.id}/run.json"]
-        assert json.loads(z.read(f"{run.id}/run.json")) == run.meta
+        assert z.read(f"{run.id}/run.json") == (run.path / "run.json").read_bytes()
         assert z.read(f"{run.id}/model.keras") == run.model_path.read_bytes()
-    assert compare.zip_name(run) == f"{run.id}.zip"
+    assert runs_table.zip_name(run) == f"{run.id}.zip"
 
 
 def test_marking_and_unmarking_the_class_model(runs):
@@ -248,15 +249,15 @@ def test_a_damaged_run_is_listed_with_its_reason_and_can_be_deleted(runs, runs_d
 
 def test_curves_on_each_axis_and_runs_without_timings(runs):
     run = get_run(runs["gamma"])  # 2 epochs
-    h = run.meta["history"]
-    by_epoch = compare.curve(run, "epoch")
+    h = run.history
+    by_epoch = runs_table.curve(run, "epoch")
     per_epoch = run.config.steps_per_epoch
-    assert by_epoch.x == pytest.approx([s / per_epoch for s in h["step"]]) and by_epoch.x[-1] == pytest.approx(2.0)
-    assert compare.curve(run, "time").val_x == h["val_time"]
-    old = RunInfo(id=run.id, path=run.path, name=run.name, meta={**run.meta, "history": {**h, "time": []}})
-    assert compare.curve(old, "time") is None and compare.curve(old, "step") is not None
+    assert by_epoch.x == pytest.approx([s / per_epoch for s in h.step]) and by_epoch.x[-1] == pytest.approx(2.0)
+    assert runs_table.curve(run, "time").val_x == h.val_time
+    old = dataclasses.replace(run, history=dataclasses.replace(h, time=[]))
+    assert runs_table.curve(old, "time") is None and runs_table.curve(old, "step") is not None
 
 
 def test_equal_names_get_distinct_table_headings(tmp_path):
     same = [RunInfo(id=f"r{i}", path=tmp_path, name="test") for i in range(3)]
-    assert compare.names(same) == ["test", "test (2)", "test (3)"]
+    assert runs_table.names(same) == ["test", "test (2)", "test (3)"]

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn.data import load_mnist
 from cnn.drawings import draw_digit
-from cnn.preprocess import MAX_UPLOAD_BYTES
+from cnn.imagefile import MAX_UPLOAD_BYTES
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "draw.py")
 
@@ -28,6 +28,7 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "draw.py")
 # ---------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def mnist() -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +53,7 @@ def photo_of(digit: np.ndarray, side: int = 240, seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
     big = np.asarray(Image.fromarray(digit).resize((side // 2, side // 2), Image.BICUBIC), np.float32)
     paper = np.full((side, side), 225.0, np.float32) + rng.normal(0, 4, (side, side))
-    paper[side // 4: side // 4 + side // 2, side // 5: side // 5 + side // 2] -= big * 0.8
+    paper[side // 4 : side // 4 + side // 2, side // 5 : side // 5 + side // 2] -= big * 0.8
     grey = np.clip(paper, 0, 255).astype(np.uint8)
     return png(np.stack([grey, grey, (grey * 0.95).astype(np.uint8)], axis=2))
 
@@ -111,6 +112,7 @@ def infos(at: AppTest) -> str:
 # Drawings
 # ---------------------------------------------------------------------------------------
 
+
 def test_digits_drawn_small_large_and_off_centre_are_read_right(good_run, mnist):
     x, y = mnist
     cases = [  # (test digit, drawn height, centre (y, x), pen)
@@ -140,8 +142,10 @@ def test_blank_canvas_asks_for_a_drawing(good_run):
     assert shown_digit(at) is None and not charts(at)
     run_with(at, np.zeros((280, 280, 4), np.uint8))  # everything erased
     assert "Draw a digit" in infos(at)
-    at.session_state["canvas"] = {"drawing": {"raw": {"objects": []}, "data": canvas_value(
-        np.zeros((280, 280, 4), np.uint8))["drawing"]["data"]}, "backgroundFit": None}  # after Reset
+    at.session_state["canvas"] = {
+        "drawing": {"raw": {"objects": []}, "data": canvas_value(np.zeros((280, 280, 4), np.uint8))["drawing"]["data"]},
+        "backgroundFit": None,
+    }  # after Reset
     run_with(at, None)
     assert "Draw a digit" in infos(at)
     assert shown_digit(at) is None and not charts(at)
@@ -182,8 +186,10 @@ def test_clear_empties_the_canvas_and_the_answer(good_run, mnist):
 @pytest.mark.parametrize("data", ["data:image/png;base64,!!!", "no data URL", "data:image/png;base64,AAAA"])
 def test_a_garbled_canvas_value_is_a_clear_error_not_a_crash(good_run, data):
     at = page()
-    at.session_state["canvas"] = {"drawing": {"raw": {"objects": [{"type": "Path"}]}, "data": data},
-                                  "backgroundFit": None}
+    at.session_state["canvas"] = {
+        "drawing": {"raw": {"objects": [{"type": "Path"}]}, "data": data},
+        "backgroundFit": None,
+    }
     run_with(at, None)
     assert "Press Clear and draw again" in errors(at)
     assert shown_digit(at) is None
@@ -244,8 +250,7 @@ def test_look_inside_shows_saliency_every_conv_layer_and_the_filters(good_run, m
     assert not at.exception and len(charts(at)) == 2 and not inside_keys(at)
 
 
-def test_look_inside_computes_nothing_while_off_and_is_not_offered_without_a_digit(good_run, mnist,
-                                                                                     monkeypatch):
+def test_look_inside_computes_nothing_while_off_and_is_not_offered_without_a_digit(good_run, mnist, monkeypatch):
     import cnn.explain
 
     calls = []
@@ -276,6 +281,7 @@ def test_look_inside_stays_on_across_clear_and_follows_the_next_drawing(good_run
 # ---------------------------------------------------------------------------------------
 # Uploads
 # ---------------------------------------------------------------------------------------
+
 
 def test_a_photo_of_a_digit_is_read_right(good_run, mnist):
     x, y = mnist
@@ -324,6 +330,7 @@ def test_bad_uploads_give_a_clear_error_and_the_drawing_still_works(good_run, mn
 # ---------------------------------------------------------------------------------------
 # The model picker, and no model at all
 # ---------------------------------------------------------------------------------------
+
 
 def _copy_run(run, runs_dir: Path, run_id: str, **changes) -> None:
     shutil.copytree(run.path, runs_dir / run_id)

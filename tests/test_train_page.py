@@ -135,7 +135,7 @@ def test_a_tiny_run_shows_progress_then_results_and_is_saved(at, queue, gate, ru
 
     assert gate.reached.wait(DEADLINE), job.error
     at.run()  # the job is held mid-run: the live view shows it
-    (progress,) = at.progress
+    (progress,) = at.main.progress  # (the sidebar follows the job too)
     assert "epoch 1/1" in progress.text and "images/s" in progress.text
     assert at.button(key="stop").label == "Stop"
     live = charts(at)
@@ -265,7 +265,7 @@ def test_a_failed_save_can_be_retried(at, queue, runs_dir):
 
 
 def test_streamlit_leaves_the_keras_session_alone(at, monkeypatch):
-    """Streamlit clears keras' session after every run unless told not to (pages/shared.py);
+    """Streamlit clears keras' session after every run unless told not to (ui/workarounds.py, installed by app.py);
     under a watched training job that made training 20-70x slower."""
     from cnn.runtime import keras
 

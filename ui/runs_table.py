@@ -1,4 +1,4 @@
-"""What the Compare page shows, as plain data: no streamlit here, so tests can check it directly.
+"""The runs table and what else the Compare page shows, as plain data (tests check it directly).
 
 - ``leaderboard``: one row per saved run, most accurate first, with the settings that
   differ between runs as columns (epochs, filters and dropout always);
@@ -20,7 +20,6 @@ from typing import Any
 from cnn.config import TrainConfig, knob_range
 from cnn.errors import CnnError
 from cnn.store import META_FILE, MODEL_FILE, RunInfo
-from cnn.train import History
 
 ALWAYS = ("epochs", "filters", "dropout")  # the knobs everyone sees: always a column
 SETTINGS = tuple(f.name for f in fields(TrainConfig))  # in the Train page's order
@@ -69,15 +68,22 @@ def leaderboard(runs: Sequence[RunInfo], class_model: str | None = None) -> list
     ordered = sorted(runs, key=lambda r: (-(r.test_accuracy or 0.0), r.created))
     rows = []
     for rank, run in enumerate(ordered, start=1):
-        config, meta = run.config, run.meta
-        rows.append({
-            "rank": rank, "name": run.name, "class_model": run.id == class_model,
-            "preset": str(meta.get("preset", "")),
-            **{name: getattr(config, name) for name in knobs},
-            "parameters": meta.get("parameters"), "test_accuracy": run.test_accuracy,
-            "train_seconds": meta.get("train_seconds"), "images_per_s": meta.get("images_per_s"),
-            "status": run.status, "created": _date(run.created), "id": run.id,
-        })
+        rows.append(
+            {
+                "rank": rank,
+                "name": run.name,
+                "class_model": run.id == class_model,
+                "preset": run.preset,
+                **{name: getattr(run.config, name) for name in knobs},
+                "parameters": run.parameters,
+                "test_accuracy": run.test_accuracy,
+                "train_seconds": run.train_seconds,
+                "images_per_s": run.images_per_s,
+                "status": run.status,
+                "created": _date(run.created),
+                "id": run.id,
+            }
+        )
     return rows
 
 
@@ -85,8 +91,10 @@ def differences(runs: Sequence[RunInfo]) -> list[dict[str, str]]:
     """The settings that differ among ``runs``: one row per setting, one column per run (by name)."""
     heads = names(runs)
     configs = [run.config for run in runs]
-    return [{"setting": label(name), **{head: shown(getattr(c, name)) for head, c in zip(heads, configs)}}
-            for name in varying(runs)]
+    return [
+        {"setting": label(name), **{head: shown(getattr(c, name)) for head, c in zip(heads, configs)}}
+        for name in varying(runs)
+    ]
 
 
 @dataclass
@@ -110,15 +118,22 @@ def curve(run: RunInfo, axis: str = "step", name: str | None = None) -> Curve | 
     """
     if axis not in X_AXES:
         raise ValueError(f"axis must be one of {', '.join(X_AXES)}, not {axis!r}")
-    h = History.from_dict(run.meta.get("history") or {})
+    h = run.history
     per_epoch = run.config.steps_per_epoch
     x = {"step": h.step, "epoch": [s / per_epoch for s in h.step], "time": h.time}[axis]
     val_x = {"step": h.val_step, "epoch": [s / per_epoch for s in h.val_step], "time": h.val_time}[axis]
     n, m = len(h.step), len(h.val_step)
     if not n or len(x) != n or len(h.loss) < n or len(h.accuracy) < n or len(val_x) != m:
         return None  # a run saved before its history had this axis (or with no steps)
-    return Curve(name=name or run.name, x=list(x), loss=h.loss[:n], accuracy=h.accuracy[:n],
-                 val_x=list(val_x), val_loss=h.val_loss[:m], val_accuracy=h.val_accuracy[:m])
+    return Curve(
+        name=name or run.name,
+        x=list(x),
+        loss=h.loss[:n],
+        accuracy=h.accuracy[:n],
+        val_x=list(val_x),
+        val_loss=h.val_loss[:m],
+        val_accuracy=h.val_accuracy[:m],
+    )
 
 
 @dataclass
@@ -133,12 +148,14 @@ class Point:
 def what_mattered(runs: Sequence[RunInfo]) -> dict[str, list[Point]]:
     """For each setting that varies across the usable runs: (run, value, test accuracy) points."""
     runs = [run for run in runs if not run.damaged]
+
     def value(run: RunInfo, name: str) -> Any:
         v = getattr(run.config, name)
         return shown(v) if isinstance(v, bool) else v
 
-    return {name: [Point(run.name, value(run, name), run.test_accuracy or 0.0) for run in runs]
-            for name in varying(runs)}
+    return {
+        name: [Point(run.name, value(run, name), run.test_accuracy or 0.0) for run in runs] for name in varying(runs)
+    }
 
 
 def zip_name(run: RunInfo) -> str:
@@ -155,8 +172,10 @@ def run_zip(run: RunInfo) -> bytes:
             z.write(run.path / MODEL_FILE, f"{run.id}/{MODEL_FILE}", compress_type=zipfile.ZIP_STORED)
             z.write(run.path / META_FILE, f"{run.id}/{META_FILE}", compress_type=zipfile.ZIP_DEFLATED)
     except OSError as exc:
-        raise CnnError(f"Could not read run {run.id!r} to download it ({exc.strerror or exc}); "
-                       "it may have been deleted meanwhile: reload the page.") from None
+        raise CnnError(
+            f"Could not read run {run.id!r} to download it ({exc.strerror or exc}); "
+            "it may have been deleted meanwhile: reload the page."
+        ) from None
     return buffer.getvalue()
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from cnn import plots
-from cnn.train import History
+from cnn.records import History
+from ui import charts
 
 
 def synthetic_history(steps: int, epochs: int = 2) -> History:
@@ -23,11 +23,11 @@ def synthetic_history(steps: int, epochs: int = 2) -> History:
 
 def test_a_run_shows_each_step_the_smoothed_curve_validation_and_epoch_lines(tiny_result):
     h = tiny_result[0].history
-    fig = plots.training_curves(h, "loss")
+    fig = charts.training_curves(h, "loss")
     raw, smoothed, validation = fig.data
     np.testing.assert_allclose(raw.x, h.step)
     np.testing.assert_allclose(raw.y, h.loss)
-    np.testing.assert_allclose(smoothed.y, plots.smooth(h.loss))
+    np.testing.assert_allclose(smoothed.y, charts.smooth(h.loss))
     np.testing.assert_allclose(validation.x, h.val_step)
     np.testing.assert_allclose(validation.y, h.val_loss)
     assert [s.x0 for s in fig.layout.shapes] == h.epoch_end_steps
@@ -36,12 +36,12 @@ def test_a_run_shows_each_step_the_smoothed_curve_validation_and_epoch_lines(tin
 
 def test_a_long_run_is_thinned_for_the_chart_but_smoothed_over_every_step():
     h = synthetic_history(20_000)
-    fig = plots.training_curves(h, "accuracy")
+    fig = charts.training_curves(h, "accuracy")
     raw, smoothed, validation = fig.data
-    assert len(raw.x) <= plots.MAX_CURVE_POINTS
+    assert len(raw.x) <= charts.MAX_CURVE_POINTS
     assert (raw.x[0], raw.x[-1]) == (1, 20_000), "the first and last steps are kept"
     assert np.all(np.diff(raw.x) > 0)
-    full = plots.smooth(h.accuracy)
+    full = charts.smooth(h.accuracy)
     np.testing.assert_allclose(smoothed.y, np.asarray(full)[np.asarray(raw.x) - 1])
     assert len(validation.x) == 10, "validation points are never thinned"
     assert [s.x0 for s in fig.layout.shapes] == [10_000, 20_000]
@@ -52,26 +52,26 @@ def test_a_history_read_while_the_job_appends_to_it_stays_consistent():
     h = synthetic_history(300)
     h.loss.append(0.1)  # the job's thread appended this step's loss but not yet its number
     h.val_step.append(301)  # and a validation step whose loss is not in yet
-    fig = plots.training_curves(h, "loss")
+    fig = charts.training_curves(h, "loss")
     raw, _, validation = fig.data
     assert len(raw.x) == len(raw.y) == 300
     assert len(validation.x) == len(validation.y) == 10
 
 
 def test_thin_keeps_short_series_whole():
-    assert list(plots.thin(5)) == [0, 1, 2, 3, 4]
-    picked = plots.thin(10_001, limit=100)
+    assert list(charts.thin(5)) == [0, 1, 2, 3, 4]
+    picked = charts.thin(10_001, limit=100)
     assert len(picked) <= 100 and picked[0] == 0 and picked[-1] == 10_000
 
 
 def test_overlaid_runs_are_thinned_like_the_live_curves():
-    from cnn.compare import Curve
+    from ui.runs_table import Curve
 
     h = synthetic_history(20_000)
     long_run = Curve("long", h.step, h.loss, h.accuracy, h.val_step, h.val_loss, h.val_accuracy)
-    fig = plots.overlay_curves([long_run], "accuracy")
+    fig = charts.overlay_curves([long_run], "accuracy")
     smoothed, validation = fig.data
-    assert len(smoothed.x) <= plots.MAX_CURVE_POINTS and (smoothed.x[0], smoothed.x[-1]) == (1, 20_000)
-    np.testing.assert_allclose(smoothed.y[-1], plots.smooth(h.accuracy)[-1])
+    assert len(smoothed.x) <= charts.MAX_CURVE_POINTS and (smoothed.x[0], smoothed.x[-1]) == (1, 20_000)
+    np.testing.assert_allclose(smoothed.y[-1], charts.smooth(h.accuracy)[-1])
     assert len(validation.x) == 10
     assert fig.layout.yaxis.range[1] == 1.0

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from cnn.train import History, TestMetrics
+from cnn.records import History, TestMetrics
 
 INK = "#1f3b73"
 HIGHLIGHT = "#e4572e"
@@ -59,26 +59,68 @@ def training_curves(history: History, metric: str = "loss", title: str | None = 
     shown = thin(len(steps))
     epoch_ends = list(history.epoch_end_steps)
     traces = [
-        {"x": steps[shown], "y": raw[shown], "name": f"{metric} (each step)", "mode": "lines",
-         "line": {"color": INK, "width": 1}, "opacity": 0.3},
-        {"x": steps[shown], "y": np.asarray(smooth(raw))[shown], "name": f"{metric} (smoothed)", "mode": "lines",
-         "line": {"color": INK, "width": 2.5}},
-        {"x": val_steps, "y": val, "name": f"validation {metric}", "mode": "markers+lines",
-         "marker": {"color": VALIDATION, "size": 8}, "line": {"color": VALIDATION, "dash": "dot"}},
+        {
+            "x": steps[shown],
+            "y": raw[shown],
+            "name": f"{metric} (each step)",
+            "mode": "lines",
+            "line": {"color": INK, "width": 1},
+            "opacity": 0.3,
+        },
+        {
+            "x": steps[shown],
+            "y": np.asarray(smooth(raw))[shown],
+            "name": f"{metric} (smoothed)",
+            "mode": "lines",
+            "line": {"color": INK, "width": 2.5},
+        },
+        {
+            "x": val_steps,
+            "y": val,
+            "name": f"validation {metric}",
+            "mode": "markers+lines",
+            "marker": {"color": VALIDATION, "size": 8},
+            "line": {"color": VALIDATION, "dash": "dot"},
+        },
     ]
     layout = {
-        "title": {"text": title or metric.capitalize()}, "height": 320,
-        "xaxis": {"title": {"text": "step"}}, "yaxis": {"title": {"text": metric}},
-        "margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"orientation": "h", "y": -0.25},
+        "title": {"text": title or metric.capitalize()},
+        "height": 320,
+        "xaxis": {"title": {"text": "step"}},
+        "yaxis": {"title": {"text": metric}},
+        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "legend": {"orientation": "h", "y": -0.25},
         "uirevision": metric,
-        "shapes": [{"type": "line", "xref": "x", "yref": "paper", "x0": s, "x1": s, "y0": 0, "y1": 1,
-                    "line": {"color": "#999", "dash": "dash", "width": 1}} for s in epoch_ends],
-        "annotations": [{"x": s, "xref": "x", "y": 1, "yref": "paper", "text": f"epoch {i}", "showarrow": False,
-                         "xanchor": "right", "yanchor": "top", "font": {"color": "#777"}}
-                        for i, s in enumerate(epoch_ends, start=1)],
+        "shapes": [
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": s,
+                "x1": s,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#999", "dash": "dash", "width": 1},
+            }
+            for s in epoch_ends
+        ],
+        "annotations": [
+            {
+                "x": s,
+                "xref": "x",
+                "y": 1,
+                "yref": "paper",
+                "text": f"epoch {i}",
+                "showarrow": False,
+                "xanchor": "right",
+                "yanchor": "top",
+                "font": {"color": "#777"},
+            }
+            for i, s in enumerate(epoch_ends, start=1)
+        ],
     }
     if metric == "accuracy":
-        layout["yaxis"].update(accuracy_axis([*raw[len(raw) // 5:], *val]))
+        layout["yaxis"].update(accuracy_axis([*raw[len(raw) // 5 :], *val]))
     return go.Figure(data=[{"type": "scatter", **t} for t in traces], layout=layout)
 
 
@@ -90,19 +132,41 @@ def probability_bars(probabilities: np.ndarray) -> go.Figure:
     """The ten probabilities, the predicted digit highlighted."""
     p = np.asarray(probabilities, float)
     colors = [HIGHLIGHT if d == int(p.argmax()) else INK for d in range(10)]
-    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=p, marker_color=colors,
-                           text=[f"{v:.0%}" if v >= 0.01 else "" for v in p], textposition="outside"))
-    fig.update_layout(xaxis=DIGIT_AXIS, yaxis={"range": [0, 1.1], "tickformat": ".0%", "title": "probability"},
-                      height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    fig = go.Figure(
+        go.Bar(
+            x=[str(d) for d in range(10)],
+            y=p,
+            marker_color=colors,
+            text=[f"{v:.0%}" if v >= 0.01 else "" for v in p],
+            textposition="outside",
+        )
+    )
+    fig.update_layout(
+        xaxis=DIGIT_AXIS,
+        yaxis={"range": [0, 1.1], "tickformat": ".0%", "title": "probability"},
+        height=300,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
     return fig
 
 
-def digit_image(image: np.ndarray, title: str = "", *, colorscale: str = "gray_r", zmax: float | None = 1.0,
-                height: int = 280) -> go.Figure:
+def digit_image(
+    image: np.ndarray, title: str = "", *, colorscale: str = "gray_r", zmax: float | None = 1.0, height: int = 280
+) -> go.Figure:
     """A small image shown enlarged with crisp pixels (each pixel one square)."""
     a = np.asarray(image, float)
-    fig = go.Figure(go.Heatmap(z=a, colorscale=colorscale, zmin=0 if zmax else None, zmax=zmax,
-                               showscale=False, xgap=0, ygap=0, hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=a,
+            colorscale=colorscale,
+            zmin=0 if zmax else None,
+            zmax=zmax,
+            showscale=False,
+            xgap=0,
+            ygap=0,
+            hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_layout(title=title or None, height=height, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0})
@@ -114,9 +178,18 @@ def confusion_heatmap(confusion: Sequence[Sequence[int]]) -> go.Figure:
     c = np.asarray(confusion)
     off = c.astype(float).copy()
     np.fill_diagonal(off, np.nan)  # colour by mistakes, so the diagonal does not wash out the rest
-    fig = go.Figure(go.Heatmap(z=off, x=[str(d) for d in range(10)], y=[str(d) for d in range(10)],
-                               colorscale="Reds", showscale=False, text=c, texttemplate="%{text}",
-                               hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=off,
+            x=[str(d) for d in range(10)],
+            y=[str(d) for d in range(10)],
+            colorscale="Reds",
+            showscale=False,
+            text=c,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", title="true digit", dtick=1)
     fig.update_xaxes(title="predicted digit", side="top", dtick=1)
     fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10})
@@ -125,17 +198,24 @@ def confusion_heatmap(confusion: Sequence[Sequence[int]]) -> go.Figure:
 
 def per_class_bars(accuracy: Sequence[float]) -> go.Figure:
     a = np.asarray(accuracy, float)
-    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=a, marker_color=INK,
-                           text=[f"{v:.1%}" for v in a], textposition="outside"))
-    fig.update_layout(xaxis=DIGIT_AXIS, yaxis={"range": [max(0.0, a.min() - 0.05), 1.0], "tickformat": ".0%",
-                                                  "title": "test accuracy"},
-                      height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    fig = go.Figure(
+        go.Bar(
+            x=[str(d) for d in range(10)], y=a, marker_color=INK, text=[f"{v:.1%}" for v in a], textposition="outside"
+        )
+    )
+    fig.update_layout(
+        xaxis=DIGIT_AXIS,
+        yaxis={"range": [max(0.0, a.min() - 0.05), 1.0], "tickformat": ".0%", "title": "test accuracy"},
+        height=300,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    )
     return fig
 
 
 # ---------------------------------------------------------------------------------------
 # How a drawing was prepared (the Draw page's teaching view)
 # ---------------------------------------------------------------------------------------
+
 
 def _shrunk(a: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
     """``a`` averaged down to at most ``max_side`` pixels a side (a big photo's ink map would
@@ -159,22 +239,41 @@ def ink_with_box(ink: np.ndarray, box: tuple[int, int, int, int], title: str = "
     fig = digit_image(small, title)
     top, left, bottom, right = box
     # Input pixel edge u lands at u / f - 0.5 in the shown image (shown pixel m spans m +- 0.5).
-    fig.add_shape(type="rect", x0=left / fx - 0.5, x1=right / fx - 0.5, y0=top / fy - 0.5, y1=bottom / fy - 0.5,
-                  line={"color": HIGHLIGHT, "width": 2})
+    fig.add_shape(
+        type="rect",
+        x0=left / fx - 0.5,
+        x1=right / fx - 0.5,
+        y0=top / fy - 0.5,
+        y1=bottom / fy - 0.5,
+        line={"color": HIGHLIGHT, "width": 2},
+    )
     return fig
 
 
-def centred_digit(image: np.ndarray, shift: tuple[float, float], fitted_shape: tuple[int, int],
-                  title: str = "", centre: float = 14.0) -> go.Figure:
+def centred_digit(
+    image: np.ndarray, shift: tuple[float, float], fitted_shape: tuple[int, int], title: str = "", centre: float = 14.0
+) -> go.Figure:
     """The 28x28 input with where the fitted digit was placed (dashed box) and the centre
     (a cross) its centre of mass was moved to."""
     fig = digit_image(image, title)
     dy, dx = shift
     fh, fw = fitted_shape
-    fig.add_shape(type="rect", x0=dx - 0.5, x1=dx + fw - 0.5, y0=dy - 0.5, y1=dy + fh - 0.5,
-                  line={"color": VALIDATION, "width": 2, "dash": "dash"})
-    fig.add_scatter(x=[centre], y=[centre], mode="markers", showlegend=False, hoverinfo="skip",
-                    marker={"symbol": "cross-thin", "size": 18, "line": {"color": HIGHLIGHT, "width": 3}})
+    fig.add_shape(
+        type="rect",
+        x0=dx - 0.5,
+        x1=dx + fw - 0.5,
+        y0=dy - 0.5,
+        y1=dy + fh - 0.5,
+        line={"color": VALIDATION, "width": 2, "dash": "dash"},
+    )
+    fig.add_scatter(
+        x=[centre],
+        y=[centre],
+        mode="markers",
+        showlegend=False,
+        hoverinfo="skip",
+        marker={"symbol": "cross-thin", "size": 18, "line": {"color": HIGHLIGHT, "width": 3}},
+    )
     return fig
 
 
@@ -185,13 +284,16 @@ def enlarge(image: np.ndarray, scale: int = 4) -> np.ndarray:
     return np.kron(paper, np.ones((scale, scale), np.uint8))
 
 
-def confident_mistakes(test: TestMetrics, images: np.ndarray, labels: np.ndarray, limit: int = 24,
-                       scale: int = 4) -> list[tuple[np.ndarray, str]]:
+def confident_mistakes(
+    test: TestMetrics, images: np.ndarray, labels: np.ndarray, limit: int = 24, scale: int = 4
+) -> list[tuple[np.ndarray, str]]:
     """The misclassified test digits the model was surest about: (enlarged image, caption), surest first."""
     order = np.argsort(-np.asarray(test.confidence, float), kind="stable")[:limit]
     return [
-        (enlarge(images[test.misclassified[k]], scale),
-         f"{int(labels[test.misclassified[k]])} read as {test.predicted[k]} ({test.confidence[k]:.0%})")
+        (
+            enlarge(images[test.misclassified[k]], scale),
+            f"{int(labels[test.misclassified[k]])} read as {test.predicted[k]} ({test.confidence[k]:.0%})",
+        )
         for k in order
     ]
 
@@ -200,13 +302,23 @@ def confident_mistakes(test: TestMetrics, images: np.ndarray, labels: np.ndarray
 # Comparing runs (the Compare page)
 # ---------------------------------------------------------------------------------------
 
-RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf")  # one per run, in the order the runs were picked
+RUN_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)  # one per run, in the order the runs were picked
 
 
 def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "training step") -> go.Figure:
     """Several runs' ``metric`` ('loss' or 'accuracy'): each run one colour, its per-step values
-    smoothed (line) and its validation points (dots). ``curves`` are ``cnn.compare.Curve``s.
+    smoothed (line) and its validation points (dots). ``curves`` are ``ui.runs_table.Curve``s.
 
     Built like ``training_curves`` (numpy arrays, lines thinned after smoothing, one plain
     spec), since long runs have tens of thousands of steps."""
@@ -217,18 +329,36 @@ def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "train
         val = np.asarray(getattr(c, f"val_{metric}"), float)
         shown = thin(len(x))
         traces += [
-            {"x": x[shown], "y": np.asarray(smooth(raw))[shown], "name": c.name, "legendgroup": c.name,
-             "mode": "lines", "line": {"color": colour, "width": 2.5},
-             "hovertemplate": f"{c.name}<br>%{{x:.3~f}}: %{{y:.3f}} (smoothed)<extra></extra>"},
-            {"x": np.asarray(c.val_x, float), "y": val, "name": f"{c.name} · validation", "legendgroup": c.name,
-             "showlegend": False, "mode": "markers",
-             "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
-             "hovertemplate": f"{c.name}<br>%{{x:.3~f}}: validation %{{y:.3f}}<extra></extra>"},
+            {
+                "x": x[shown],
+                "y": np.asarray(smooth(raw))[shown],
+                "name": c.name,
+                "legendgroup": c.name,
+                "mode": "lines",
+                "line": {"color": colour, "width": 2.5},
+                "hovertemplate": f"{c.name}<br>%{{x:.3~f}}: %{{y:.3f}} (smoothed)<extra></extra>",
+            },
+            {
+                "x": np.asarray(c.val_x, float),
+                "y": val,
+                "name": f"{c.name} · validation",
+                "legendgroup": c.name,
+                "showlegend": False,
+                "mode": "markers",
+                "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
+                "hovertemplate": f"{c.name}<br>%{{x:.3~f}}: validation %{{y:.3f}}<extra></extra>",
+            },
         ]
-        lows += [*raw[len(raw) // 5:], *val]
-    layout = {"title": {"text": metric.capitalize()}, "xaxis": {"title": {"text": x_title}},
-              "yaxis": {"title": {"text": metric}}, "height": 340, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-              "legend": {"orientation": "h", "y": -0.25}, "uirevision": metric}
+        lows += [*raw[len(raw) // 5 :], *val]
+    layout = {
+        "title": {"text": metric.capitalize()},
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": metric}},
+        "height": 340,
+        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "legend": {"orientation": "h", "y": -0.25},
+        "uirevision": metric,
+    }
     if metric == "accuracy":
         layout["yaxis"].update(accuracy_axis(lows))
     return go.Figure(data=[{"type": "scatter", **t} for t in traces], layout=layout)
@@ -237,22 +367,35 @@ def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "train
 def knob_scatter(points: dict[str, Sequence], labels: dict[str, str] | None = None, columns: int = 3) -> go.Figure:
     """Small multiples: test accuracy against each setting, one point per run (its name on hover).
 
-    ``points`` maps a setting to ``cnn.compare.Point``s (name, value, test_accuracy)."""
+    ``points`` maps a setting to ``ui.runs_table.Point``s (name, value, test_accuracy)."""
     from plotly.subplots import make_subplots
 
     labels = labels or {}
     names = list(points)
     cols = max(1, min(columns, len(names)))
     rows = max(1, -(-len(names) // cols))
-    fig = make_subplots(rows=rows, cols=cols, shared_yaxes="all", horizontal_spacing=0.06,
-                        vertical_spacing=0.5 / rows, subplot_titles=[labels.get(n, n) for n in names])
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        shared_yaxes="all",
+        horizontal_spacing=0.06,
+        vertical_spacing=0.5 / rows,
+        subplot_titles=[labels.get(n, n) for n in names],
+    )
     for i, name in enumerate(names):
         ps = points[name]
-        fig.add_scatter(x=[p.value for p in ps], y=[p.test_accuracy for p in ps], text=[p.name for p in ps],
-                        name=labels.get(name, name), mode="markers", showlegend=False,
-                        marker={"color": INK, "size": 11, "opacity": 0.8, "line": {"color": "white", "width": 1}},
-                        hovertemplate="%{text}<br>%{x}: %{y:.2%}<extra></extra>",
-                        row=i // cols + 1, col=i % cols + 1)
+        fig.add_scatter(
+            x=[p.value for p in ps],
+            y=[p.test_accuracy for p in ps],
+            text=[p.name for p in ps],
+            name=labels.get(name, name),
+            mode="markers",
+            showlegend=False,
+            marker={"color": INK, "size": 11, "opacity": 0.8, "line": {"color": "white", "width": 1}},
+            hovertemplate="%{text}<br>%{x}: %{y:.2%}<extra></extra>",
+            row=i // cols + 1,
+            col=i % cols + 1,
+        )
     fig.update_yaxes(tickformat=".0%")
     fig.update_yaxes(title_text="test accuracy", col=1)
     fig.update_layout(height=60 + 240 * rows, margin={"l": 10, "r": 10, "t": 40, "b": 10})
@@ -278,16 +421,26 @@ def saliency_overlay(image: np.ndarray, saliency: np.ndarray, title: str = "") -
     alpha = np.clip(1.5 * s, 0, 1)[..., None]  # faint saliency still visible
     rgb = np.round(paper * (1 - alpha) + hot * alpha).astype(np.uint8)
     text = [[f"ink {ink[r, c]:.2f}, saliency {s[r, c]:.2f}" for c in range(s.shape[1])] for r in range(s.shape[0])]
-    fig = go.Figure(go.Image(z=rgb, name="saliency", text=text,
-                             hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>"))
+    fig = go.Figure(
+        go.Image(z=rgb, name="saliency", text=text, hovertemplate="row %{y}, col %{x}: %{text}<extra></extra>")
+    )
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_layout(title=title or None, height=280, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0})
     return fig
 
 
-def tile_grid(grid: np.ndarray, title: str = "", *, name: str = "", colorscale="viridis", zmin: float = 0.0,
-              zmax: float = 1.0, width: int = 450, max_height: int = 520) -> go.Figure:
+def tile_grid(
+    grid: np.ndarray,
+    title: str = "",
+    *,
+    name: str = "",
+    colorscale="viridis",
+    zmin: float = 0.0,
+    zmax: float = 1.0,
+    width: int = 450,
+    max_height: int = 520,
+) -> go.Figure:
     """A grid of tiles from ``cnn.explain.tile`` (NaN gaps between them), crisp pixels.
 
     The height follows the grid's shape for a chart about ``width`` pixels wide, so the tiles
@@ -295,8 +448,18 @@ def tile_grid(grid: np.ndarray, title: str = "", *, name: str = "", colorscale="
     a = np.asarray(grid, np.float32)  # half the bytes sent per stroke
     top = 30 if title else 0
     height = int(min(max_height, max(100, width * a.shape[0] / a.shape[1] + top)))
-    fig = go.Figure(go.Heatmap(z=a, name=name or None, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=False,
-                               hoverongaps=False, hovertemplate="%{z:.2f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=a,
+            name=name or None,
+            colorscale=colorscale,
+            zmin=zmin,
+            zmax=zmax,
+            showscale=False,
+            hoverongaps=False,
+            hovertemplate="%{z:.2f}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_layout(title=title or None, height=height, margin={"l": 0, "r": 0, "t": top, "b": 0})

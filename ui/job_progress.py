@@ -1,0 +1,99 @@
+"""The one job-progress widget: waiting, starting, training (progress, Stop, live curves).
+
+Every place that follows a training job (the sidebar on every page, the Train page, the
+Draw page's "train one for me") shows it through ``follow_job``: a fragment that redraws
+itself while the job lasts, tells the queue someone is watching (the heartbeat: a closed
+tab stops calling it, and its job is then stopped and saved), and reruns the whole page
+once the job has ended, so the page can show the results.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnn.jobs import QUEUED, RUNNING, Job, job_queue
+from cnn.records import Snapshot
+from ui import charts
+from ui.session import owner
+
+REDRAW_SECONDS = 0.5  # live curves: twice a second
+SIDEBAR_SECONDS = 1.0
+
+
+def active_jobs() -> list[Job]:
+    """This session's jobs that are waiting or training, oldest first."""
+    return [j for j in job_queue().jobs_of(owner()) if j.state in (QUEUED, RUNNING)]
+
+
+def duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def progress_text(s: Snapshot, detailed: bool) -> str:
+    if not detailed:
+        return f"Training: {s.fraction:.0%}, epoch {s.epoch}/{s.epochs}, about {duration(s.eta)} left"
+    return (
+        f"{s.fraction:.0%} · epoch {s.epoch}/{s.epochs} · step {s.step}/{s.total_steps} · "
+        f"{s.images_per_s:,.0f} images/s · about {duration(s.eta)} left"
+    )
+
+
+def curves(job: Job, key: str) -> None:
+    """The job's loss and accuracy curves side by side (nothing before its first step)."""
+    if not job.history.step:
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.training_curves(job.history, "loss"), key=f"{key}_loss")
+    right.plotly_chart(charts.training_curves(job.history, "accuracy"), key=f"{key}_accuracy")
+
+
+def job_status(job: Job, detailed: bool) -> None:
+    """Where the job is now; ``detailed`` adds this step's numbers, Stop and the live curves."""
+    queue = job_queue()
+    if job.state == QUEUED:
+        st.info(f"Waiting for the trainer: number {queue.position(job)} in the queue.")
+    elif job.snapshot is None:
+        st.info("Starting: loading TensorFlow and building the model…")
+    else:
+        s = job.snapshot
+        st.progress(s.fraction, text=progress_text(s, detailed))
+        if detailed:
+            val = f", validation accuracy {s.val_accuracy:.1%}" if s.val_accuracy is not None else ""
+            st.caption(f"This step: loss {s.loss:.3f}, accuracy {s.accuracy:.1%}{val}")
+    if not detailed:
+        return
+    stopping = job.stop_event.is_set()
+    label = "Stopping after this step…" if stopping else "Cancel" if job.state == QUEUED else "Stop"
+    st.button(
+        label,
+        key="stop",
+        on_click=queue.stop,
+        args=(job,),
+        disabled=stopping,
+        help="Ends training after the current step; the model so far is tested and saved.",
+    )
+    curves(job, "live")
+
+
+def follow_job(job: Job, detailed: bool = False) -> None:
+    """The live widget for ``job`` (see the module docstring)."""
+    every = REDRAW_SECONDS if detailed else SIDEBAR_SECONDS
+
+    @st.fragment(run_every=every)
+    def live() -> None:
+        job_queue().touch(owner())
+        if job.ended:
+            st.rerun(scope="app")
+        job_status(job, detailed)
+
+    live()
+
+
+def sidebar() -> None:
+    """Every page: while this session has a job waiting or training, follow it in the sidebar."""
+    job_queue().touch(owner())
+    jobs = active_jobs()
+    if jobs:
+        with st.sidebar:
+            follow_job(jobs[-1])
