@@ -13,20 +13,14 @@ and digit size. Without --run, trains the fast default (full data, ~1 minute).
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
+from _common import run_or_train
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cnn import store  # noqa: E402
-from cnn.config import PRESETS  # noqa: E402
-from cnn.drawings import drawn_set  # noqa: E402
-from cnn.predict import Classifier, classifier_for  # noqa: E402
-from cnn.preprocess import ink_map  # noqa: E402
-from cnn.train import train  # noqa: E402
+from cnn.drawings import drawn_set
+from cnn.predict import classifier_for
+from cnn.preprocess import ink_map
 
 
 def plain_resize(canvas: np.ndarray) -> np.ndarray:
@@ -51,13 +45,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if args.run:
-        classifier = classifier_for(store.get_run(args.run))
-    else:
-        print("training the fast default on the full data ...", flush=True)
-        result = train(PRESETS["fast default"])
-        print(f"  test accuracy on MNIST {result.test.accuracy:.2%} in {result.train_seconds:.0f} s", flush=True)
-        classifier = Classifier(result.model)
+    classifier = classifier_for(run_or_train(args.run, full=True, prefer_saved=False))
 
     mnist_way, naive, pens, sizes = [], [], [], []
     for start in range(0, args.n, 250):  # in chunks: 1000 drawings are ~300 MB
@@ -73,13 +61,18 @@ def main() -> None:
     print(f"\n{len(mnist_way)} drawn digits (MNIST test digits redrawn, seed {args.seed}):")
     print(f"  MNIST-style preparation: {mnist_way.mean():.2%}")
     print(f"  plain resize to 28x28:   {naive.mean():.2%}")
-    for name, values, edges in (("pen width px", pens, [0, 10, 16, 22, 1000]),
-                                ("digit height px", sizes, [0, 100, 160, 220, 1000])):
+    for name, values, edges in (
+        ("pen width px", pens, [0, 10, 16, 22, 1000]),
+        ("digit height px", sizes, [0, 100, 160, 220, 1000]),
+    ):
         print(f"  by {name}:")
         for lo, hi in zip(edges, edges[1:]):
             m = (values >= lo) & (values < hi)
             if m.any():
-                print(f"    {lo:>4}-{hi:<4} n={m.sum():4d}  prepared {mnist_way[m].mean():.2%}  plain {naive[m].mean():.2%}")
+                print(
+                    f"    {lo:>4}-{hi:<4} n={m.sum():4d}  prepared {mnist_way[m].mean():.2%}  "
+                    f"plain {naive[m].mean():.2%}"
+                )
 
 
 if __name__ == "__main__":

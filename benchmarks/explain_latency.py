@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import run_or_train
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cnn import store  # noqa: E402
-from cnn.config import PRESETS  # noqa: E402
-from cnn.drawings import drawn_set  # noqa: E402
-from cnn.explain import explainer_for, first_layer_filters, tile  # noqa: E402
-from cnn.predict import classifier_for  # noqa: E402
-from cnn.train import train  # noqa: E402
+from cnn.drawings import drawn_set
+from cnn.explain import explainer_for, first_layer_filters, tile
+from cnn.predict import classifier_for
 
 
 def main() -> None:
@@ -30,13 +24,7 @@ def main() -> None:
     parser.add_argument("--run")
     parser.add_argument("--n", type=int, default=200)
     args = parser.parse_args()
-    run = store.get_run(args.run) if args.run else store.best_run()
-    if run is None:
-        import tempfile
-
-        print("no saved run: training the fast default on 10k images first", flush=True)
-        result = train(PRESETS["fast default"].replace(epochs=1, train_size=10000))
-        run = store.save_run(result, "explain benchmark", Path(tempfile.mkdtemp()))
+    run = run_or_train(args.run)
     classifier = classifier_for(run)
     explainer = explainer_for(classifier.model)
     images, _ = drawn_set(args.n, seed=11)

@@ -3,70 +3,59 @@
     python benchmarks/job_overhead.py                 # ~2.5 minutes on 2 cores
     python benchmarks/job_overhead.py --epochs 12 --images 20000
 
-Three trainers train the same model (fast default, same seed, same batch size, same
+Two trainers train the same model (fast default, same seed, same batch size, same
 ``tf.data`` pipeline from ``cnn.train``) in one process:
 
 - bare:      ``build_model`` + ``compile_model`` + ``model.fit(make_dataset(...))``;
 - job:       ``JobQueue.submit``, so ``cnn.train.train`` with its recorder (per-step history,
              progress snapshots, stop checks, periodic validation), and a reader thread that
-             takes ``job.snapshot`` every 0.5 s, as the live page does;
-- job+plots: the same, its reader also building the page's two plotly figures from the
-             growing ``job.history`` and turning them into JSON as ``st.plotly_chart`` does.
+             takes ``job.snapshot`` every 0.5 s, as the live page does.
+
+What the page's live charts cost is measured where the page runs, through the real server
+(``benchmarks/classroom_load.py``); benchmarks import no UI code.
 
 Why they take turns. This machine's two vCPUs share their host: for spells of about ten
 seconds any training runs at half speed (seen with a bare fit, with ``train_on_batch`` and no
 ``tf.data``, with oneDNN off), so runs measured one after another differ by up to 2x and
-cannot settle a 5% question. Here the three take turns a step at a time, each trio of steps
-in a fresh random order, so each trio runs within ~0.1 s under the same conditions, and the
-comparison is made trio by trio.
+cannot settle a 5% question. Here the two take turns a step at a time, each pair of steps
+in a fresh random order, so each pair runs within ~0.1 s under the same conditions, and the
+comparison is made round by round.
 
 What counts. A trainer's step runs from the moment it gets its turn to the end of its
 ``on_train_batch_end``: the step itself, keras' loop and, for the jobs, the recorder's work.
 A reader polls once per 0.5 s of its job's training, only while its job holds the turn, and
 the job does not hand the turn on until that poll is done: the reader's work lands on its
-own job, in full (conservative: on the page it would run on the other core in part). Left out, for all three alike: the first
+own job, in full (conservative: on the page it would run on the other core in part). Left out, for both alike: the first
 epoch (tracing, warm-up) and each epoch's first step (a new ``tf.data`` iterator); for the
 jobs, the time inside validations (they score held-out images, they are not training; their
 cost is printed separately), as in ``TrainResult.images_per_s`` and the page's readout.
 
 Prints images/s per path (total images / total time over the counted steps), the ratios to
-bare with a 90% bootstrap interval (blocks of 25 trios), and the job path's own costs.
+bare with a 90% bootstrap interval (blocks of 25 rounds), and the job path's own costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import plotly.io
-import plotly.tools
-import streamlit  # noqa: F401  (sets the plotly template the page's figures are built with)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cnn import plots, train  # noqa: E402
-from cnn.config import PRESETS, TrainConfig  # noqa: E402
-from cnn.data import load_mnist  # noqa: E402
-from cnn.jobs import JobQueue  # noqa: E402
-from cnn.model import build_model, describe  # noqa: E402
-from cnn.runtime import keras  # noqa: E402
-from cnn.train import History, compile_model, make_dataset, split  # noqa: E402
+from cnn import train
+from cnn.config import PRESETS, TrainConfig
+from cnn.data import load_mnist
+from cnn.jobs import JobQueue
+from cnn.model import build_model, describe
+from cnn.runtime import keras
+from cnn.train import compile_model, make_dataset, split
 
 POLL = 0.5  # seconds between reads, as the page's live fragment
-PATHS = ("bare", "job", "job+plots")
-BLOCK = 25  # trios per bootstrap block: neighbouring steps share the machine's mood
-
-
-def as_sent(figure) -> str:
-    """What ``st.plotly_chart`` does with a figure before it goes to the browser."""
-    return plotly.io.to_json(plotly.tools.return_figure_from_figure_or_data(figure, validate_figure=True),
-                             validate=False)
+PATHS = ("bare", "job")
+BLOCK = 25  # rounds per bootstrap block: neighbouring steps share the machine's mood
 
 
 class Turns:
@@ -85,7 +74,7 @@ class Turns:
         self.reader_busy = {n: threading.Lock() for n in names}
 
     def _pass_turn(self) -> str | None:
-        """The next trainer in this trio's order; each new trio gets a fresh random order, so
+        """The next trainer in this round's order; each new round gets a fresh random order, so
         that no trainer always follows the same one (whatever a step leaves behind, such as
         its pipeline preparing the next batch, lands on every trainer alike)."""
         if len(self.finished) == len(self.names):
@@ -144,8 +133,8 @@ class Costs:
     """The job path's own work, timed where it happens."""
 
     def __init__(self) -> None:
-        self.recorder_seconds = self.validation_seconds = self.reader_cpu = 0.0
-        self.steps = self.validations = self.polls = 0
+        self.recorder_seconds = self.validation_seconds = 0.0
+        self.steps = self.validations = 0
 
 
 def instrument_recorder(turns: Turns, costs: Costs, job_names: dict[int, str]) -> None:
@@ -170,23 +159,17 @@ def instrument_recorder(turns: Turns, costs: Costs, job_names: dict[int, str]) -
     train._Recorder.on_train_batch_end, train._Recorder.validate = on_train_batch_end, timed_validate
 
 
-def read_live(queue: JobQueue, j, name: str, turns: Turns, costs: Costs, with_plots: bool) -> None:
-    """The live page for one job: the progress snapshot (and the two figures) every 0.5 s of training."""
+def read_live(queue: JobQueue, j, name: str, turns: Turns) -> None:
+    """The live page for one job: the progress snapshot every 0.5 s of training."""
     polls = 0
     while not j.ended:
         turns.wait_for(name)
         with turns.reader_busy[name]:
-            started = time.thread_time()
             queue.touch(j.owner)  # someone is watching: the job is not abandoned
             _ = j.snapshot
-            if with_plots and j.history.step:  # as pages/train.py: figures from the growing history
-                for metric in ("loss", "accuracy"):
-                    as_sent(plots.training_curves(j.history, metric))
-                costs.reader_cpu += time.thread_time() - started
-                costs.polls += 1
         polls += 1
-        # Its job trains one step in three, so a poll every 0.5 s of *its* training, as on the
-        # page, is one every 1.5 s of the clock; a 0.5 s clock would triple the reader's load.
+        # Its job trains one step in two, so a poll every 0.5 s of *its* training, as on the
+        # page, is one every 1 s of the clock; a 0.5 s clock would double the reader's load.
         time.sleep(POLL * len(turns.names))
     turns.finish(name)  # in case it ended early (it failed or was stopped): nobody waits for it
     assert polls > 2, f"the {name} reader never ran"
@@ -201,7 +184,7 @@ def bare(config: TrainConfig, turns: Turns) -> None:
 
 
 def ratio_interval(seconds: dict[str, np.ndarray], path: str, draws: int = 2000) -> tuple[float, float]:
-    """90% bootstrap interval of bare time / path time, resampling blocks of neighbouring trios."""
+    """90% bootstrap interval of bare time / path time, resampling blocks of neighbouring rounds."""
     rng = np.random.default_rng(0)
     blocks = [slice(i, i + BLOCK) for i in range(0, len(seconds["bare"]), BLOCK)]
     sums = np.array([[seconds["bare"][b].sum(), seconds[path][b].sum()] for b in blocks])
@@ -217,24 +200,27 @@ def main() -> None:
     args = parser.parse_args()
 
     # validation_split chosen so that exactly --images are trained on each epoch.
-    config = PRESETS["fast default"].replace(epochs=args.epochs, train_size=args.images + 1000,
-                                             validation_split=1000 / (args.images + 1000))
-    print(f"fast default: {describe(config)}\n{args.epochs} epochs of {config.fit_images:,} images, "
-          f"batch {config.batch_size}, three trainers taking turns a step at a time", flush=True)
+    config = PRESETS["fast default"].replace(
+        epochs=args.epochs, train_size=args.images + 1000, validation_split=1000 / (args.images + 1000)
+    )
+    print(
+        f"fast default: {describe(config)}\n{args.epochs} epochs of {config.fit_images:,} images, "
+        f"batch {config.batch_size}, two trainers taking turns a step at a time",
+        flush=True,
+    )
     load_mnist()
     with tempfile.TemporaryDirectory() as tmp:
-        warm_up = Turns(("bare",), total_steps=config.replace(epochs=1, train_size=3000).steps_per_epoch,
-                        steps_per_epoch=1)
+        warm_up = Turns(
+            ("bare",), total_steps=config.replace(epochs=1, train_size=3000).steps_per_epoch, steps_per_epoch=1
+        )
         bare(config.replace(epochs=1, train_size=3000), warm_up)  # import and warm up TensorFlow once
-        as_sent(plots.training_curves(History(step=[1], loss=[1.0], accuracy=[0.5])))  # and plotly
 
         turns = Turns(PATHS, config.epochs * config.steps_per_epoch, config.steps_per_epoch)
         costs = Costs()
         queue = JobQueue(workers=2, runs_root=Path(tmp))
         jobs = {name: queue.submit("benchmark", config, name) for name in PATHS[1:]}
         instrument_recorder(turns, costs, {id(j.stop_event): name for name, j in jobs.items()})
-        readers = [threading.Thread(target=read_live, args=(queue, j, name, turns, costs, name == "job+plots"))
-                   for name, j in jobs.items()]
+        readers = [threading.Thread(target=read_live, args=(queue, j, name, turns)) for name, j in jobs.items()]
         for reader in readers:
             reader.start()
         started = time.perf_counter()
@@ -251,21 +237,23 @@ def main() -> None:
     counted = turns.counted()
     seconds = {path: turns.seconds[path][counted] for path in PATHS}
     base = config.batch_size * len(counted) / seconds["bare"].sum()
-    print(f"\n{len(counted)} trios of steps counted ({wall:.0f} s in all)")
-    print("  path        images/s   ratio to bare (90% interval)   median of trio ratios")
+    print(f"\n{len(counted)} rounds of steps counted ({wall:.0f} s in all)")
+    print("  path        images/s   ratio to bare (90% interval)   median of round ratios")
     for path in PATHS:
         speed = config.batch_size * len(counted) / seconds[path].sum()
         low, high = ratio_interval(seconds, path) if path != "bare" else (1.0, 1.0)
-        trio = float(np.median(seconds["bare"] / seconds[path]))
-        print(f"  {path:10s} {speed:9,.0f}   {speed / base:.3f} ({low:.3f}-{high:.3f})            {trio:.3f}")
+        round = float(np.median(seconds["bare"] / seconds[path]))
+        print(f"  {path:10s} {speed:9,.0f}   {speed / base:.3f} ({low:.3f}-{high:.3f})            {round:.3f}")
     step_seconds = config.batch_size / base
     print("\nthe job path's own costs, timed where they happen:")
-    print(f"  recorder, a step: {costs.recorder_seconds / max(costs.steps, 1) * 1e6:,.0f} µs "
-          f"({costs.recorder_seconds / max(costs.steps, 1) / step_seconds:.2%} of a {step_seconds * 1e3:.1f} ms step)")
-    print(f"  reader with plots, a poll: {costs.reader_cpu / max(costs.polls, 1) * 1e3:.1f} ms CPU "
-          f"({costs.reader_cpu / max(costs.polls, 1) / POLL:.1%} of one core)")
-    print(f"  validation (left out above): {costs.validation_seconds / max(costs.validations, 1) * 1e3:.0f} ms "
-          f"for {config.validation_images:,} held-out images, {train.VALIDATIONS_PER_RUN} a run")
+    print(
+        f"  recorder, a step: {costs.recorder_seconds / max(costs.steps, 1) * 1e6:,.0f} µs "
+        f"({costs.recorder_seconds / max(costs.steps, 1) / step_seconds:.2%} of a {step_seconds * 1e3:.1f} ms step)"
+    )
+    print(
+        f"  validation (left out above): {costs.validation_seconds / max(costs.validations, 1) * 1e3:.0f} ms "
+        f"for {config.validation_images:,} held-out images, {train.VALIDATIONS_PER_RUN} a run"
+    )
     print("target: job / bare >= 0.95")
 
 

@@ -25,17 +25,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import run_or_train
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cnn import store  # noqa: E402
-from cnn.config import PRESETS  # noqa: E402
-from cnn.drawings import drawn_set  # noqa: E402
-from cnn.jobs import JobQueue  # noqa: E402
-from cnn.predict import classifier_for  # noqa: E402
-from cnn.preprocess import decode_image  # noqa: E402
-from cnn.train import train  # noqa: E402
+from cnn.config import PRESETS
+from cnn.drawings import drawn_set
+from cnn.imagefile import decode_image
+from cnn.jobs import JobQueue
+from cnn.predict import classifier_for
+from cnn.train import train
 
 JOB = PRESETS["fast default"].replace(epochs=1, train_size=24000)
 
@@ -78,10 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     runs_root = Path(tempfile.mkdtemp(prefix="load-test-runs-"))
-    run = store.get_run(args.run) if args.run else store.best_run()
-    if run is None:
-        print("no saved run: training the fast default on 20k images first", flush=True)
-        run = store.save_run(train(PRESETS["fast default"].replace(epochs=1, train_size=20000)), "load test", runs_root)
+    run = run_or_train(args.run)
     classifier_for(run)  # loaded once, as the first student's stroke would
     images, labels = drawn_set(60, seed=7)
     drawings = [data_url(a) for a in images]
@@ -95,8 +90,10 @@ def main() -> None:
     errors: list[str] = []
     wrong: list[int] = []
     stop = threading.Event()
-    threads = [threading.Thread(target=student, args=(run, drawings, labels, stop, latencies, errors, wrong, s))
-               for s in range(args.users)]
+    threads = [
+        threading.Thread(target=student, args=(run, drawings, labels, stop, latencies, errors, wrong, s))
+        for s in range(args.users)
+    ]
     print(f"{args.users} students drawing while the same job trains ...", flush=True)
     started = time.perf_counter()
     for t in threads:
@@ -116,12 +113,19 @@ def main() -> None:
         print(f"the training job failed: {job.error}")
         sys.exit(1)
     busy = job.result.images_per_s
-    print(f"\n{len(latencies)} classifications in {seconds:.0f} s by {args.users} users "
-          f"({len(latencies) / seconds:.1f}/s); {len(errors)} errors; {len(wrong)} wrong or no-digit answers")
-    print(f"latency ms: p50 {percentile(latencies, 50):.1f}  p95 {percentile(latencies, 95):.1f}  "
-          f"max {max(latencies, default=float('nan')):.1f}  (mean {statistics.fmean(latencies):.1f})")
-    print(f"training: {alone:,.0f} images/s alone (mean of before and after), {busy:,.0f} images/s with the class drawing "
-          f"-> slowed {alone / busy:.2f}x")
+    print(
+        f"\n{len(latencies)} classifications in {seconds:.0f} s by {args.users} users "
+        f"({len(latencies) / seconds:.1f}/s); {len(errors)} errors; {len(wrong)} wrong or no-digit answers"
+    )
+    print(
+        f"latency ms: p50 {percentile(latencies, 50):.1f}  p95 {percentile(latencies, 95):.1f}  "
+        f"max {max(latencies, default=float('nan')):.1f}  (mean {statistics.fmean(latencies):.1f})"
+    )
+    print(
+        f"training: {alone:,.0f} images/s alone (mean of before and after), "
+        f"{busy:,.0f} images/s with the class drawing "
+        f"-> slowed {alone / busy:.2f}x"
+    )
     for e in errors[:5]:
         print("error:", e)
 

@@ -23,35 +23,20 @@ import argparse
 import base64
 import io
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from PIL import Image  # noqa: E402
+from _common import run_or_train
+from PIL import Image
 
-from cnn.drawings import drawn_set  # noqa: E402
-from cnn.predict import Classifier, classifier_for  # noqa: E402
-from cnn.preprocess import decode_image  # noqa: E402
-from cnn.store import best_run, get_run  # noqa: E402
+from cnn.drawings import drawn_set
+from cnn.imagefile import decode_image
+from cnn.predict import classifier_for
 
 TARGETS_MS = {"page": 10.0, "direct": 5.0}
-
-
-def classifier(run_id: str | None) -> tuple[Classifier, str]:
-    run = get_run(run_id) if run_id else best_run()
-    if run is not None:
-        return classifier_for(run), f"saved run {run.id} ({run.label})"
-    from cnn.config import DEFAULT_PRESET, PRESETS
-    from cnn.train import train
-
-    print("No saved run: training the fast default on 10,000 images for one epoch…", flush=True)
-    result = train(PRESETS[DEFAULT_PRESET].replace(train_size=10_000, epochs=1))
-    return Classifier(result.model), f"a quick model trained here ({result.test.accuracy:.2%} test accuracy)"
 
 
 def data_url(rgba: np.ndarray) -> str:
@@ -79,7 +64,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    clf, what = classifier(args.run)
+    run = run_or_train(args.run)
+    clf, what = classifier_for(run), f"run {run.id} ({run.label})"
     images, labels = drawn_set(args.n, seed=args.seed)
     urls = [data_url(im) for im in images]
     print(f"Model: {what}\n{args.n} drawings, 280x280 RGBA, CPU threads: {os.cpu_count()}\n")
@@ -95,16 +81,20 @@ def main() -> int:
     model_ms, _ = timed(clf.probabilities, prepared)
     predict_ms, _ = timed(lambda im: clf.model.predict(im.reshape(1, 28, 28, 1), verbose=0), prepared)
 
-    rows = [("(a) page: data URL -> decode -> prepare -> classify", page_ms, TARGETS_MS["page"]),
-            ("(b) direct: prepare + classify of the array", direct_ms, TARGETS_MS["direct"]),
-            ("    of which the model call (traced, direct)", model_ms, None),
-            ("(c) model.predict of the prepared 28x28", predict_ms, None)]
+    rows = [
+        ("(a) page: data URL -> decode -> prepare -> classify", page_ms, TARGETS_MS["page"]),
+        ("(b) direct: prepare + classify of the array", direct_ms, TARGETS_MS["direct"]),
+        ("    of which the model call (traced, direct)", model_ms, None),
+        ("(c) model.predict of the prepared 28x28", predict_ms, None),
+    ]
     print(f"{'':55s} {'median':>8s} {'p99':>8s}  target")
     for name, ms, target in rows:
         verdict = "" if target is None else f"<= {target:g} ms median: {'ok' if np.median(ms) <= target else 'MISSED'}"
         print(f"{name:55s} {np.median(ms):7.2f}ms {np.percentile(ms, 99):7.2f}ms  {verdict}")
-    print(f"\nmodel.predict / (b) direct (median): {np.median(predict_ms) / np.median(direct_ms):.0f}x; "
-          f"/ the direct model call: {np.median(predict_ms) / np.median(model_ms):.0f}x")
+    print(
+        f"\nmodel.predict / (b) direct (median): {np.median(predict_ms) / np.median(direct_ms):.0f}x; "
+        f"/ the direct model call: {np.median(predict_ms) / np.median(model_ms):.0f}x"
+    )
     right = sum(p.digit == y for p, y in found)
     print(f"Drawings read right: {right}/{args.n} ({right / args.n:.1%}); {args.n - len(found)} found blank")
     return 0

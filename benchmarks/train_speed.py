@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cnn.config import PRESETS  # noqa: E402
-from cnn.data import load_mnist  # noqa: E402
-from cnn.model import build_model, describe  # noqa: E402
-from cnn.train import compile_model, make_dataset, split, train  # noqa: E402
+from cnn.config import PRESETS
+from cnn.data import load_mnist
+from cnn.model import build_model, describe
+from cnn.train import compile_model, make_dataset, split, train
 
 IMAGES = 6400  # per throughput round
 
@@ -53,12 +49,18 @@ def main() -> None:
 
     if not args.skip_full:
         config = PRESETS["fast default"]
-        print(f"fast default: {describe(config)}; {config.epochs} epochs, batch {config.batch_size}, "
-              f"lr {config.learning_rate} {config.lr_schedule}, augment={config.augment}", flush=True)
+        print(
+            f"fast default: {describe(config)}; {config.epochs} epochs, batch {config.batch_size}, "
+            f"lr {config.learning_rate} {config.lr_schedule}, augment={config.augment}",
+            flush=True,
+        )
         result = train(config)
-        print(f"fast default on the full data: test accuracy {result.test.accuracy:.2%} after "
-              f"{result.train_seconds:.1f} s of training ({result.images_per_s:,.0f} images/s, "
-              f"validation {len(result.history.val_step)}x included)", flush=True)
+        print(
+            f"fast default on the full data: test accuracy {result.test.accuracy:.2%} after "
+            f"{result.train_seconds:.1f} s of training ({result.images_per_s:,.0f} images/s, "
+            f"validation {len(result.history.val_step)}x included)",
+            flush=True,
+        )
 
     presets = ["fast default", "seed tutorial", "keras mnist_cnn"]
     speeds = {}

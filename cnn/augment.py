@@ -41,8 +41,12 @@ def augment(x, config: TrainConfig):
         axis=1,
     )
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=x, transforms=transforms, output_shape=[28, 28], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT",
+        images=x,
+        transforms=transforms,
+        output_shape=[28, 28],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
     )
 
 

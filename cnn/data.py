@@ -99,8 +99,7 @@ def _read_verified(path: Path) -> Mnist:
     for name, array in arrays.items():
         if array.shape != SHAPES[name] or array.dtype != np.uint8:
             raise CnnError(
-                f"MNIST file {path}: {name} is {array.dtype}{array.shape}, expected "
-                f"uint8{SHAPES[name]}. {what_to_do}"
+                f"MNIST file {path}: {name} is {array.dtype}{array.shape}, expected uint8{SHAPES[name]}. {what_to_do}"
             )
         if hashlib.sha256(array.tobytes()).hexdigest() != SHA256[name]:
             raise CnnError(f"MNIST file {path}: {name} is damaged (checksum mismatch). {what_to_do}")

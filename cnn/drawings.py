@@ -21,13 +21,14 @@ from PIL import Image, ImageDraw
 
 from cnn.data import load_mnist
 
-UPSAMPLE = 3          # the digit is thinned at 3x its 28x28 resolution, for a smoother skeleton
-SUPERSAMPLE = 4       # the pen is stamped at 4x the canvas resolution, then averaged down
+UPSAMPLE = 3  # the digit is thinned at 3x its 28x28 resolution, for a smoother skeleton
+SUPERSAMPLE = 4  # the pen is stamped at 4x the canvas resolution, then averaged down
 
 
 # ---------------------------------------------------------------------------------------
 # 1. Skeleton
 # ---------------------------------------------------------------------------------------
+
 
 def zhang_suen(mask: np.ndarray) -> np.ndarray:
     """Thin a boolean image to 1-pixel-wide lines (Zhang & Suen, 1984), vectorised:
@@ -47,8 +48,7 @@ def zhang_suen(mask: np.ndarray) -> np.ndarray:
                 side = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
             else:
                 side = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
-            remove = ((img[1:-1, 1:-1] == 1) & (neighbours >= 2) & (neighbours <= 6)
-                      & (transitions == 1) & side)
+            remove = (img[1:-1, 1:-1] == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & side
             if remove.any():
                 img[1:-1, 1:-1][remove] = 0
                 changed = True
@@ -72,15 +72,15 @@ def _skeleton(digit_28: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("the digit image has no ink to draw")
     ys, xs = np.nonzero(mask)
     y0, x0 = ys.min(), xs.min()
-    skel = zhang_suen(mask[y0:ys.max() + 1, x0:xs.max() + 1])
+    skel = zhang_suen(mask[y0 : ys.max() + 1, x0 : xs.max() + 1])
     index = np.full(skel.shape, -1, np.int64)
     sy, sx = np.nonzero(skel)
     index[sy, sx] = np.arange(len(sy))
     edges = []
     hh, ww = skel.shape
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        first = index[: hh - dy, max(0, -dx): ww - max(0, dx)]
-        second = index[dy:, max(0, dx): ww - max(0, -dx)]
+        first = index[: hh - dy, max(0, -dx) : ww - max(0, dx)]
+        second = index[dy:, max(0, dx) : ww - max(0, -dx)]
         both = (first >= 0) & (second >= 0)
         edges.append(np.stack([first[both], second[both]], axis=1))
     # Pixel centres, back in 28x28 units: upsampled pixel k covers [k, k+1) / UPSAMPLE.
@@ -105,6 +105,7 @@ def _jitter(points: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
 # 2-3. Place and stamp the pen
 # ---------------------------------------------------------------------------------------
 
+
 def _extent(points: np.ndarray) -> tuple[float, float]:
     span = points.max(axis=0) - points.min(axis=0)
     return float(span[0]), float(span[1])
@@ -116,8 +117,9 @@ def _scale_for(points: np.ndarray, size: float, pen: float) -> float:
     return max(size - pen, 1.0) / max(height, 1.0 / UPSAMPLE)
 
 
-def _render(points: np.ndarray, edges: np.ndarray, *, canvas: int, scale: float,
-            center: tuple[float, float], pen: float) -> np.ndarray:
+def _render(
+    points: np.ndarray, edges: np.ndarray, *, canvas: int, scale: float, center: tuple[float, float], pen: float
+) -> np.ndarray:
     lo, hi = points.min(axis=0), points.max(axis=0)
     mid = (lo + hi) / 2
     # Canvas coordinates, continuous, pixel (i, j) covering [i, i+1) x [j, j+1).
@@ -148,8 +150,15 @@ def _render(points: np.ndarray, edges: np.ndarray, *, canvas: int, scale: float,
     return out
 
 
-def draw_digit(digit_28: np.ndarray, *, canvas: int = 280, size: float, center: tuple[float, float],
-               pen: float, rng: np.random.Generator | None = None) -> np.ndarray:
+def draw_digit(
+    digit_28: np.ndarray,
+    *,
+    canvas: int = 280,
+    size: float,
+    center: tuple[float, float],
+    pen: float,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """Re-draw an MNIST digit (28x28 uint8, ink 255) as a pen drawing on a transparent
     canvas: (canvas, canvas, 4) uint8 RGBA, black ink, the strokes in the alpha channel
     (like streamlit-drawable-canvas). The drawing - skeleton plus the round pen of
@@ -159,16 +168,15 @@ def draw_digit(digit_28: np.ndarray, *, canvas: int = 280, size: float, center: 
         raise ValueError("canvas, size and pen must be positive")
     points, edges = _skeleton(digit_28)
     points = _jitter(points, rng)
-    return _render(points, edges, canvas=canvas, scale=_scale_for(points, size, pen),
-                   center=center, pen=pen)
+    return _render(points, edges, canvas=canvas, scale=_scale_for(points, size, pen), center=center, pen=pen)
 
 
 # ---------------------------------------------------------------------------------------
 # An evaluation set of drawings
 # ---------------------------------------------------------------------------------------
 
-def drawn_set(n: int, seed: int = 0, *, canvas: int = 280,
-              source: str = "test") -> tuple[np.ndarray, np.ndarray]:
+
+def drawn_set(n: int, seed: int = 0, *, canvas: int = 280, source: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """`n` MNIST digits (from the `source` split, "test" or "train") drawn at random sizes
     (25%-90% of the canvas height, narrower if a wide digit would not fit), random places
     (always fully inside the canvas) and random pen widths (6-30 px at 280, scaled with
@@ -190,7 +198,7 @@ def drawn_set(n: int, seed: int = 0, *, canvas: int = 280,
         height, width = _extent(points)
         scale = _scale_for(points, size, pen)
         drawn_width = width * scale + pen
-        if drawn_width > 0.9 * canvas:             # a wide digit: shrink it to fit
+        if drawn_width > 0.9 * canvas:  # a wide digit: shrink it to fit
             scale *= (0.9 * canvas - pen) / (drawn_width - pen)
             drawn_width = width * scale + pen
         # Half the drawing plus a pixel or two for the anti-aliased edge from each side.

@@ -46,8 +46,9 @@ class Explainer:
         keras = runtime.keras()
         names = {layer.name for layer in model.layers}
         # Show each conv layer after its ReLU: a separate layer when batch-norm sits between.
-        self.layer_names = [n.replace("conv", "relu") if n.replace("conv", "relu") in names else n
-                            for n in conv_layer_names(model)]
+        self.layer_names = [
+            n.replace("conv", "relu") if n.replace("conv", "relu") in names else n for n in conv_layer_names(model)
+        ]
         probe = keras.Model(model.inputs, [model.get_layer(n).output for n in self.layer_names])
         spec = tf.TensorSpec((1, 28, 28, 1), tf.float32)
 

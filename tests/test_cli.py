@@ -19,8 +19,9 @@ TINY = ["--epochs", "1", "--train-size", "3000", "--batch-size", "32", "--filter
 
 def cli(*args, runs_dir, timeout=300):
     env = {**os.environ, "CNN_RUNS_DIR": str(runs_dir)}
-    return subprocess.run([sys.executable, "-m", "cnn", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cnn", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_predict_classifies_good_files_and_reports_bad_ones(trained, tmp_path):
     assert out.returncode == 1  # some files failed
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [line["file"] for line in lines] == [*files, str(corrupt), str(tmp_path / "missing.png"), str(blank)]
-    for line, label in zip(lines[:3], labels):
+    for line in lines[:3]:
         assert len(line["probabilities"]) == 10 and abs(sum(line["probabilities"]) - 1) < 1e-3
         assert line["digit"] == int(np.argmax(line["probabilities"]))
     assert sum(line["digit"] == label for line, label in zip(lines[:3], labels)) >= 2  # a tiny model, still right
@@ -100,8 +101,14 @@ def test_bad_flags_name_the_field(tmp_path):
 def test_ctrl_c_stops_training_and_still_saves(tmp_path):
     env = {**os.environ, "CNN_RUNS_DIR": str(tmp_path / "runs"), "PYTHONUNBUFFERED": "1"}
     args = ["train", "--epochs", "5", "--train-size", "6000", "--batch-size", "32", "--filters", "8"]
-    proc = subprocess.Popen([sys.executable, "-m", "cnn", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnn", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         for line in proc.stdout:  # wait for the first progress line: training has started

@@ -52,8 +52,13 @@ def test_truncated_file_is_a_clear_error(tmp_path, monkeypatch):
 def test_wrong_shapes_are_refused(tmp_path, monkeypatch):
     _fresh(monkeypatch)
     bad = tmp_path / "mnist.npz"
-    np.savez(bad, x_train=np.zeros((10, 28, 28), np.uint8), y_train=np.zeros(10, np.uint8),
-             x_test=np.zeros((10, 28, 28), np.uint8), y_test=np.zeros(10, np.uint8))
+    np.savez(
+        bad,
+        x_train=np.zeros((10, 28, 28), np.uint8),
+        y_train=np.zeros(10, np.uint8),
+        x_test=np.zeros((10, 28, 28), np.uint8),
+        y_test=np.zeros(10, np.uint8),
+    )
     with pytest.raises(CnnError, match=r"expected uint8\(60000, 28, 28\)"):
         load_mnist(bad)
 

@@ -8,7 +8,8 @@ import pytest
 from cnn.config import TrainConfig
 from cnn.data import load_mnist
 from cnn.model import build_model, forward
-from cnn.train import SNAPSHOT_INTERVAL, History, evaluate, probabilities, split, train
+from cnn.records import History
+from cnn.train import SNAPSHOT_INTERVAL, evaluate, probabilities, split, train
 
 
 @pytest.fixture
