@@ -51,7 +51,7 @@ from PIL import Image, ImageDraw, ImageFont
 CANVAS = 140            # side of every stored image
 SUPERSAMPLE = 4         # pens are stamped at 4x and averaged down (anti-aliasing)
 SEED = 12               # the shipped files' seed (issue 12)
-PER_CELL = 9            # images per (source, style, digit) in the shipped digit set
+PER_CELL = 8            # images per (source, style, digit) in the shipped digit set
 NON_DIGITS_PER_KIND = 40
 DATA = Path(__file__).resolve().parent.parent / "data"
 DIGITS_FILE, NON_DIGITS_FILE = "drawn-digits.npz", "non-digits.npz"
@@ -62,6 +62,7 @@ SOURCES = {
              "each other, pressure changes and tapered ends",
     "mouse": "drawn with a mouse: the curves become jerky straight segments with a tremor",
     "hairline": "a hairline to thin pen (about 1-2.5 px on the 140 canvas) with pressure changes",
+    "pencil": "a soft pencil: grey, grainy strokes of a thin to medium width, light pressure",
     "marker": "a very thick marker (15-22% of the digit's height)",
     "lowres": "a blocky low-resolution scan: the digit drawn 11-18 px tall (or typed in "
               "Pillow's 6x11 bitmap font), thresholded, then enlarged with hard pixel edges",
@@ -154,6 +155,8 @@ TEMPLATES: dict[int, dict[str, list[np.ndarray]]] = {
         "0-oval": [_arc(0.5, 0.5, 0.5, 0.5, -95, 272)],
         "0-narrow-lean": [curve((0.62, 0.02), (0.25, 0.12), (0.04, 0.55), (0.3, 0.98), (0.75, 0.85),
                                 (0.96, 0.4), (0.78, 0.05), (0.5, 0.04))],
+        "0-loop-top": [curve((0.75, 0.15), (0.45, 0.02), (0.1, 0.3), (0.08, 0.75), (0.45, 1.0), (0.88, 0.75),
+                             (0.9, 0.3), (0.6, 0.02), (0.35, 0.12))],
     },
     1: {
         "1-stick": [seg((0.55, 0.0), (0.45, 1.0))],
@@ -177,6 +180,7 @@ TEMPLATES: dict[int, dict[str, list[np.ndarray]]] = {
     4: {
         "4-closed": [seg((0.72, 0.0), (0.0, 0.68), (1.0, 0.68)), seg((0.72, 0.0), (0.72, 1.0))],
         "4-open": [seg((0.12, 0.0), (0.05, 0.6), (1.0, 0.6)), seg((0.75, 0.05), (0.75, 1.0))],
+        "4-open-slant": [seg((0.3, 0.0), (0.0, 0.62), (1.0, 0.58)), seg((0.8, 0.0), (0.62, 1.0))],
     },
     5: {
         "5-flag": [stroke(seg((0.18, 0.0), (0.12, 0.45)),
@@ -185,18 +189,26 @@ TEMPLATES: dict[int, dict[str, list[np.ndarray]]] = {
         "5-one-stroke": [stroke(seg((0.95, 0.0), (0.2, 0.0), (0.12, 0.45)),
                                 curve((0.12, 0.45), (0.55, 0.36), (0.95, 0.6), (0.82, 0.9), (0.4, 1.0),
                                       (0.0, 0.85)))],
+        "5-big-belly": [stroke(seg((0.3, 0.0), (0.2, 0.35)),
+                               curve((0.2, 0.35), (0.6, 0.3), (1.0, 0.6), (0.75, 0.95), (0.3, 0.98),
+                                     (0.05, 0.8))), seg((0.3, 0.0), (0.85, 0.0))],
     },
     6: {
         "6-curved": [curve((0.85, 0.04), (0.45, 0.05), (0.12, 0.4), (0.05, 0.72), (0.3, 0.98), (0.72, 0.96),
                            (0.92, 0.7), (0.6, 0.47), (0.25, 0.55), (0.08, 0.72))],
         "6-straight": [stroke(seg((0.75, 0.0), (0.14, 0.62)),
                               _arc(0.5, 0.72, 0.42, 0.28, 190, 540))],
+        "6-small-loop": [stroke(curve((0.9, 0.0), (0.5, 0.15), (0.2, 0.5), (0.12, 0.8)),
+                                _arc(0.45, 0.8, 0.33, 0.2, 180, 520))],
     },
     7: {
         "7-plain": [seg((0.0, 0.02), (1.0, 0.0), (0.35, 1.0))],
         "7-crossbar": [seg((0.0, 0.02), (1.0, 0.0), (0.35, 1.0)), seg((0.4, 0.52), (0.95, 0.5))],
         "7-hook": [stroke(seg((0.02, 0.2), (0.05, 0.0), (1.0, 0.02)), curve((1.0, 0.02), (0.6, 0.45),
                                                                             (0.45, 1.0)))],
+        "7-euro": [stroke(seg((0.02, 0.18), (0.05, 0.0), (1.0, 0.02)), curve((1.0, 0.02), (0.6, 0.45),
+                                                                             (0.42, 1.0))),
+                   seg((0.38, 0.5), (0.98, 0.47))],
     },
     8: {
         "8-one-stroke": [_eight(1.2)],
@@ -210,6 +222,7 @@ TEMPLATES: dict[int, dict[str, list[np.ndarray]]] = {
         "9-curved": [stroke(_arc(0.5, 0.28, 0.45, 0.28, 10, -350),
                             curve((0.94, 0.33), (0.85, 0.7), (0.6, 0.98), (0.2, 0.98)))],
         "9-lean-stem": [stroke(_arc(0.55, 0.27, 0.42, 0.27, 5, -355), seg((0.96, 0.31), (0.55, 1.0)))],
+        "9-small-loop": [stroke(_arc(0.6, 0.2, 0.38, 0.2, 0, -360), seg((0.98, 0.2), (0.9, 1.0)))],
     },
 }
 VARIANTS = [name for forms in TEMPLATES.values() for name in forms]
@@ -257,9 +270,10 @@ class Hand:
 
 HANDS = {
     "neat": Hand((-0.1, 0.25), 6, (0.8, 1.2), 0.035, 0.02, 0.1, False, 0.0),
-    "quick": Hand((-0.15, 0.4), 10, (0.6, 1.45), 0.07, 0.05, 0.3, True, 0.0),
+    "quick": Hand((-0.15, 0.4), 12, (0.55, 1.6), 0.07, 0.05, 0.3, True, 0.0),
     "mouse": Hand((-0.1, 0.3), 8, (0.75, 1.3), 0.045, 0.03, 0.0, False, 0.09),
     "hairline": Hand((-0.1, 0.3), 8, (0.75, 1.3), 0.045, 0.03, 0.35, True, 0.0),
+    "pencil": Hand((-0.1, 0.3), 8, (0.7, 1.35), 0.045, 0.03, 0.3, True, 0.0),
     "marker": Hand((-0.1, 0.25), 6, (0.85, 1.3), 0.035, 0.02, 0.08, False, 0.0),
     "lowres": Hand((-0.1, 0.25), 6, (0.8, 1.25), 0.035, 0.02, 0.0, False, 0.0),
 }
@@ -307,7 +321,7 @@ def handwrite(strokes: list[np.ndarray], hand: Hand, rng: np.random.Generator) -
             p = p + rng.uniform(-hand.offset, hand.offset, size=2)
         if hand.tremor:  # a mouse: a few jerky straight moves with a wobble
             corners = _resample(p, hand.tremor * rng.uniform(0.8, 1.3))
-            corners[1:-1] += rng.normal(0, hand.tremor * 0.18, size=corners[1:-1].shape)
+            corners[1:-1] += rng.normal(0, hand.tremor * 0.25, size=corners[1:-1].shape)
             p = _resample(corners, 0.02)
         x = (p[:, 0] - 0.5) * width
         y = p[:, 1] - 0.5
@@ -387,9 +401,15 @@ def _hand_digit(strokes, source: str, rng: np.random.Generator, canvas: int = CA
         pen = rng.uniform(0.9, 2.5)
     elif source == "marker":
         pen = max(5.0, rng.uniform(0.15, 0.22) * height)
+    elif source == "pencil":
+        pen = max(1.5, rng.uniform(0.03, 0.08) * height)
     else:
         pen = max(1.6, rng.uniform(0.05, 0.14) * height)
-    return render(drawn, rng, canvas=canvas, height=height, pen=pen, hand=hand), height, pen
+    ink = render(drawn, rng, canvas=canvas, height=height, pen=pen, hand=hand)
+    if source == "pencil":  # graphite: grey, and grainy where the paper's tooth shows
+        grain = 1.0 - rng.uniform(0.3, 0.6) * rng.random(ink.shape) ** 2
+        ink = ink * grain * rng.uniform(0.5, 0.8)
+    return ink, height, pen
 
 
 def _lowres(strokes, glyph: str | None, rng: np.random.Generator, canvas: int = CANVAS):
@@ -524,7 +544,8 @@ def to_style(ink: np.ndarray, style: str, rng: np.random.Generator) -> tuple[np.
             gap = rng.uniform(0.16, 0.26) * h
             first = rng.uniform(0, gap)
             line_w = rng.uniform(0.8, 1.6)
-            rows = np.arange(h, dtype=np.float32)[:, None]
+            tilt = math.radians(rng.uniform(-6, 6))
+            rows = yy * max(h, w) * math.cos(tilt) + xx * max(h, w) * math.sin(tilt)
             dist = np.abs(((rows - first) % gap + gap / 2) % gap - gap / 2)
             page -= rng.uniform(0.06, 0.12) * np.clip(line_w / 2 + 0.5 - dist, 0, 1)
             if rng.random() < 0.4:
@@ -643,7 +664,9 @@ def _assemble(rows, keys, *, labels, source, style) -> DrawnSet:
 
 
 def _scribble(rng: np.random.Generator) -> list[np.ndarray]:
-    pts = np.cumsum(rng.normal(0, 0.35, size=(int(rng.integers(6, 12)), 2)), axis=0)
+    """A random walk of 10-18 turns, stretched to fill a square (never a thin line)."""
+    pts = np.cumsum(rng.normal(0, 0.35, size=(int(rng.integers(10, 19)), 2)), axis=0)
+    pts = (pts - pts.min(axis=0)) / np.maximum(pts.max(axis=0) - pts.min(axis=0), 1e-6)
     return [curve(*pts.tolist())]
 
 
