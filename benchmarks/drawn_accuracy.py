@@ -3,9 +3,9 @@
     python benchmarks/drawn_accuracy.py [--run RUN_ID ...] [--runs-dir DIR] [--train-seeds 0 1 2]
                                         [--restroke 500] [--soften SIGMA] [--tta]
 
-The digits: ``data/drawn-digits.npz`` (``cnn.handwriting``), 2,520 digits drawn from
-stroke templates by seven "sources" (neat, quick, mouse, hairline and marker hands, blocky
-low-resolution scans, typed-looking digits) in four file styles (transparent RGBA canvas,
+The digits: ``data/drawn-digits.npz`` (``cnn.handwriting``), 2,560 digits drawn from
+stroke templates by eight "sources" (neat, quick, mouse, hairline, pencil and marker
+hands, blocky low-resolution scans, typed-looking digits) in four file styles (transparent RGBA canvas,
 white on black, dark on white, photographed paper), none of them derived from MNIST's
 images. Each is classified the way the Draw page does it (``Classifier.classify``:
 prepare the MNIST way, then the model); a drawing ``prepare`` finds no digit in counts
