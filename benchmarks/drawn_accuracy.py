@@ -152,7 +152,7 @@ def _models(args) -> list[tuple[str, Classifier]]:
     root = Path(args.runs_dir) if args.runs_dir else None
     for run_id in args.run or []:
         models.append((run_id[-6:], classifier_for(store.get_run(run_id, root))))
-    seeds = args.train_seeds if args.train_seeds is not None else ([] if args.run else [0])
+    seeds = args.train_seeds or ([] if args.run else [0])
     for seed in seeds:
         from cnn.config import PRESETS
         from cnn.train import train
