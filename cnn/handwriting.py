@@ -48,10 +48,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-CANVAS = 140            # side of every stored image
-SUPERSAMPLE = 4         # pens are stamped at 4x and averaged down (anti-aliasing)
-SEED = 12               # the shipped files' seed (issue 12)
-PER_CELL = 8            # images per (source, style, digit) in the shipped digit set
+CANVAS = 140  # side of every stored image
+SUPERSAMPLE = 4  # pens are stamped at 4x and averaged down (anti-aliasing)
+SEED = 12  # the shipped files' seed (issue 12)
+PER_CELL = 8  # images per (source, style, digit) in the shipped digit set
 NON_DIGITS_PER_KIND = 40
 DATA = Path(__file__).resolve().parent.parent / "data"
 DIGITS_FILE, NON_DIGITS_FILE = "drawn-digits.npz", "non-digits.npz"
@@ -59,23 +59,21 @@ DIGITS_FILE, NON_DIGITS_FILE = "drawn-digits.npz", "non-digits.npz"
 SOURCES = {
     "neat": "careful handwriting on a canvas: templates with mild slant and warp, a medium pen",
     "quick": "hurried handwriting: strong slant and warp, narrow or wide, strokes that miss "
-             "each other, pressure changes and tapered ends",
+    "each other, pressure changes and tapered ends",
     "mouse": "drawn with a mouse: the curves become jerky straight segments with a tremor",
     "hairline": "a hairline to thin pen (about 1-2.5 px on the 140 canvas) with pressure changes",
     "pencil": "a soft pencil: grey, grainy strokes of a thin to medium width, light pressure",
     "marker": "a very thick marker (15-22% of the digit's height)",
     "lowres": "a blocky low-resolution scan: the digit drawn 11-18 px tall (or typed in "
-              "Pillow's 6x11 bitmap font), thresholded, then enlarged with hard pixel edges",
-    "typed": "typed-looking: Pillow's built-in Aileron font, regular or bold, upright or "
-             "oblique",
+    "Pillow's 6x11 bitmap font), thresholded, then enlarged with hard pixel edges",
+    "typed": "typed-looking: Pillow's built-in Aileron font, regular or bold, upright or oblique",
 }
 STYLES = {
-    "rgba": "a transparent RGBA canvas (what streamlit-drawable-canvas returns): the "
-            "strokes are in the alpha channel",
+    "rgba": "a transparent RGBA canvas (what streamlit-drawable-canvas returns): the strokes are in the alpha channel",
     "white-on-black": "a greyscale picture, light ink on a dark background (like MNIST)",
     "dark-on-white": "a greyscale picture, dark ink on a light background (a paint program, a scan)",
     "photo": "a photographed sheet of paper: uneven light, a soft shadow, sometimes ruled "
-             "lines and a margin, ink that is not black, camera blur and sensor noise",
+    "lines and a margin, ink that is not black, camera blur and sensor noise",
 }
 NON_DIGIT_KINDS = {
     "empty": "nothing drawn (a blank canvas, sheet or picture)",
@@ -93,6 +91,7 @@ NON_DIGIT_KINDS = {
 # ---------------------------------------------------------------------------------------
 # 1. Templates
 # ---------------------------------------------------------------------------------------
+
 
 def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float) -> np.ndarray:
     """Points on an ellipse from angle a0 to a1 (degrees; 0 = right, 90 = down)."""
@@ -144,7 +143,7 @@ def _eight(lower: float = 1.2) -> np.ndarray:
     at the top right."""
     t = np.radians(np.linspace(-20, 345, 80))
     y = (1 - np.cos(t)) / 2
-    x = 0.5 - 0.42 * np.sin(2 * t) * np.where(y > 0.5, lower, 1.0) / lower ** 0.5
+    x = 0.5 - 0.42 * np.sin(2 * t) * np.where(y > 0.5, lower, 1.0) / lower**0.5
     return np.stack([x, y], axis=1)
 
 
@@ -153,10 +152,31 @@ def _eight(lower: float = 1.2) -> np.ndarray:
 TEMPLATES: dict[int, dict[str, list[np.ndarray]]] = {
     0: {
         "0-oval": [_arc(0.5, 0.5, 0.5, 0.5, -95, 272)],
-        "0-narrow-lean": [curve((0.62, 0.02), (0.25, 0.12), (0.04, 0.55), (0.3, 0.98), (0.75, 0.85),
-                                (0.96, 0.4), (0.78, 0.05), (0.5, 0.04))],
-        "0-loop-top": [curve((0.75, 0.15), (0.45, 0.02), (0.1, 0.3), (0.08, 0.75), (0.45, 1.0), (0.88, 0.75),
-                             (0.9, 0.3), (0.6, 0.02), (0.35, 0.12))],
+        "0-narrow-lean": [
+            curve(
+                (0.62, 0.02),
+                (0.25, 0.12),
+                (0.04, 0.55),
+                (0.3, 0.98),
+                (0.75, 0.85),
+                (0.96, 0.4),
+                (0.78, 0.05),
+                (0.5, 0.04),
+            )
+        ],
+        "0-loop-top": [
+            curve(
+                (0.75, 0.15),
+                (0.45, 0.02),
+                (0.1, 0.3),
+                (0.08, 0.75),
+                (0.45, 1.0),
+                (0.88, 0.75),
+                (0.9, 0.3),
+                (0.6, 0.02),
+                (0.35, 0.12),
+            )
+        ],
     },
     1: {
         "1-stick": [seg((0.55, 0.0), (0.45, 1.0))],
@@ -164,18 +184,49 @@ TEMPLATES: dict[int, dict[str, list[np.ndarray]]] = {
         "1-flag-base": [seg((0.2, 0.25), (0.55, 0.0), (0.55, 1.0)), seg((0.15, 1.0), (0.95, 1.0))],
     },
     2: {
-        "2-curve": [stroke(curve((0.05, 0.3), (0.2, 0.06), (0.55, 0.0), (0.9, 0.18), (0.85, 0.48), (0.45, 0.78),
-                                 (0.0, 1.0)), seg((0.0, 1.0), (1.0, 0.98)))],
-        "2-loop": [stroke(curve((0.05, 0.28), (0.3, 0.02), (0.7, 0.02), (0.92, 0.28), (0.7, 0.6), (0.2, 0.88),
-                                (0.1, 0.98), (0.3, 1.0), (0.3, 0.88), (0.15, 0.92), (0.5, 0.97), (1.0, 0.94)))],
-        "2-z": [stroke(curve((0.0, 0.25), (0.45, 0.0), (0.95, 0.15), (0.8, 0.45)), seg((0.8, 0.45), (0.05, 1.0),
-                                                                                        (0.95, 1.0)))],
+        "2-curve": [
+            stroke(
+                curve((0.05, 0.3), (0.2, 0.06), (0.55, 0.0), (0.9, 0.18), (0.85, 0.48), (0.45, 0.78), (0.0, 1.0)),
+                seg((0.0, 1.0), (1.0, 0.98)),
+            )
+        ],
+        "2-loop": [
+            stroke(
+                curve(
+                    (0.05, 0.28),
+                    (0.3, 0.02),
+                    (0.7, 0.02),
+                    (0.92, 0.28),
+                    (0.7, 0.6),
+                    (0.2, 0.88),
+                    (0.1, 0.98),
+                    (0.3, 1.0),
+                    (0.3, 0.88),
+                    (0.15, 0.92),
+                    (0.5, 0.97),
+                    (1.0, 0.94),
+                )
+            )
+        ],
+        "2-z": [
+            stroke(
+                curve((0.0, 0.25), (0.45, 0.0), (0.95, 0.15), (0.8, 0.45)), seg((0.8, 0.45), (0.05, 1.0), (0.95, 1.0))
+            )
+        ],
     },
     3: {
-        "3-round": [stroke(curve((0.05, 0.15), (0.45, 0.0), (0.88, 0.13), (0.82, 0.38), (0.4, 0.48)),
-                           curve((0.4, 0.48), (0.9, 0.6), (0.92, 0.88), (0.5, 1.0), (0.0, 0.88)))],
-        "3-flat-top": [stroke(seg((0.05, 0.0), (0.92, 0.0), (0.42, 0.4)),
-                              curve((0.42, 0.4), (0.9, 0.55), (0.95, 0.82), (0.5, 1.0), (0.02, 0.86)))],
+        "3-round": [
+            stroke(
+                curve((0.05, 0.15), (0.45, 0.0), (0.88, 0.13), (0.82, 0.38), (0.4, 0.48)),
+                curve((0.4, 0.48), (0.9, 0.6), (0.92, 0.88), (0.5, 1.0), (0.0, 0.88)),
+            )
+        ],
+        "3-flat-top": [
+            stroke(
+                seg((0.05, 0.0), (0.92, 0.0), (0.42, 0.4)),
+                curve((0.42, 0.4), (0.9, 0.55), (0.95, 0.82), (0.5, 1.0), (0.02, 0.86)),
+            )
+        ],
     },
     4: {
         "4-closed": [seg((0.72, 0.0), (0.0, 0.68), (1.0, 0.68)), seg((0.72, 0.0), (0.72, 1.0))],
@@ -183,44 +234,82 @@ TEMPLATES: dict[int, dict[str, list[np.ndarray]]] = {
         "4-open-slant": [seg((0.3, 0.0), (0.0, 0.62), (1.0, 0.58)), seg((0.8, 0.0), (0.62, 1.0))],
     },
     5: {
-        "5-flag": [stroke(seg((0.18, 0.0), (0.12, 0.45)),
-                          curve((0.12, 0.45), (0.5, 0.36), (0.92, 0.55), (0.88, 0.85), (0.45, 1.0), (0.02, 0.88))),
-                   seg((0.18, 0.0), (0.92, 0.02))],
-        "5-one-stroke": [stroke(seg((0.95, 0.0), (0.2, 0.0), (0.12, 0.45)),
-                                curve((0.12, 0.45), (0.55, 0.36), (0.95, 0.6), (0.82, 0.9), (0.4, 1.0),
-                                      (0.0, 0.85)))],
-        "5-big-belly": [stroke(seg((0.3, 0.0), (0.2, 0.35)),
-                               curve((0.2, 0.35), (0.6, 0.3), (1.0, 0.6), (0.75, 0.95), (0.3, 0.98),
-                                     (0.05, 0.8))), seg((0.3, 0.0), (0.85, 0.0))],
+        "5-flag": [
+            stroke(
+                seg((0.18, 0.0), (0.12, 0.45)),
+                curve((0.12, 0.45), (0.5, 0.36), (0.92, 0.55), (0.88, 0.85), (0.45, 1.0), (0.02, 0.88)),
+            ),
+            seg((0.18, 0.0), (0.92, 0.02)),
+        ],
+        "5-one-stroke": [
+            stroke(
+                seg((0.95, 0.0), (0.2, 0.0), (0.12, 0.45)),
+                curve((0.12, 0.45), (0.55, 0.36), (0.95, 0.6), (0.82, 0.9), (0.4, 1.0), (0.0, 0.85)),
+            )
+        ],
+        "5-big-belly": [
+            stroke(
+                seg((0.3, 0.0), (0.2, 0.35)),
+                curve((0.2, 0.35), (0.6, 0.3), (1.0, 0.6), (0.75, 0.95), (0.3, 0.98), (0.05, 0.8)),
+            ),
+            seg((0.3, 0.0), (0.85, 0.0)),
+        ],
     },
     6: {
-        "6-curved": [curve((0.85, 0.04), (0.45, 0.05), (0.12, 0.4), (0.05, 0.72), (0.3, 0.98), (0.72, 0.96),
-                           (0.92, 0.7), (0.6, 0.47), (0.25, 0.55), (0.08, 0.72))],
-        "6-straight": [stroke(seg((0.75, 0.0), (0.14, 0.62)),
-                              _arc(0.5, 0.72, 0.42, 0.28, 190, 540))],
-        "6-small-loop": [stroke(curve((0.9, 0.0), (0.5, 0.15), (0.2, 0.5), (0.12, 0.8)),
-                                _arc(0.45, 0.8, 0.33, 0.2, 180, 520))],
+        "6-curved": [
+            curve(
+                (0.85, 0.04),
+                (0.45, 0.05),
+                (0.12, 0.4),
+                (0.05, 0.72),
+                (0.3, 0.98),
+                (0.72, 0.96),
+                (0.92, 0.7),
+                (0.6, 0.47),
+                (0.25, 0.55),
+                (0.08, 0.72),
+            )
+        ],
+        "6-straight": [stroke(seg((0.75, 0.0), (0.14, 0.62)), _arc(0.5, 0.72, 0.42, 0.28, 190, 540))],
+        "6-small-loop": [
+            stroke(curve((0.9, 0.0), (0.5, 0.15), (0.2, 0.5), (0.12, 0.8)), _arc(0.45, 0.8, 0.33, 0.2, 180, 520))
+        ],
     },
     7: {
         "7-plain": [seg((0.0, 0.02), (1.0, 0.0), (0.35, 1.0))],
         "7-crossbar": [seg((0.0, 0.02), (1.0, 0.0), (0.35, 1.0)), seg((0.4, 0.52), (0.95, 0.5))],
-        "7-hook": [stroke(seg((0.02, 0.2), (0.05, 0.0), (1.0, 0.02)), curve((1.0, 0.02), (0.6, 0.45),
-                                                                            (0.45, 1.0)))],
-        "7-euro": [stroke(seg((0.02, 0.18), (0.05, 0.0), (1.0, 0.02)), curve((1.0, 0.02), (0.6, 0.45),
-                                                                             (0.42, 1.0))),
-                   seg((0.38, 0.5), (0.98, 0.47))],
+        "7-hook": [stroke(seg((0.02, 0.2), (0.05, 0.0), (1.0, 0.02)), curve((1.0, 0.02), (0.6, 0.45), (0.45, 1.0)))],
+        "7-euro": [
+            stroke(seg((0.02, 0.18), (0.05, 0.0), (1.0, 0.02)), curve((1.0, 0.02), (0.6, 0.45), (0.42, 1.0))),
+            seg((0.38, 0.5), (0.98, 0.47)),
+        ],
     },
     8: {
         "8-one-stroke": [_eight(1.2)],
         "8-two-loops": [_arc(0.5, 0.24, 0.36, 0.24, 0, 365), _arc(0.5, 0.73, 0.46, 0.27, -90, 272)],
-        "8-s-and-back": [stroke(curve((0.85, 0.12), (0.5, 0.0), (0.12, 0.15), (0.3, 0.38), (0.85, 0.65),
-                                      (0.72, 0.98), (0.2, 0.95), (0.15, 0.65), (0.7, 0.38), (0.88, 0.15),
-                                      (0.8, 0.07)))],
+        "8-s-and-back": [
+            stroke(
+                curve(
+                    (0.85, 0.12),
+                    (0.5, 0.0),
+                    (0.12, 0.15),
+                    (0.3, 0.38),
+                    (0.85, 0.65),
+                    (0.72, 0.98),
+                    (0.2, 0.95),
+                    (0.15, 0.65),
+                    (0.7, 0.38),
+                    (0.88, 0.15),
+                    (0.8, 0.07),
+                )
+            )
+        ],
     },
     9: {
         "9-straight": [stroke(_arc(0.48, 0.28, 0.46, 0.28, 0, -360), seg((0.94, 0.28), (0.94, 1.0)))],
-        "9-curved": [stroke(_arc(0.5, 0.28, 0.45, 0.28, 10, -350),
-                            curve((0.94, 0.33), (0.85, 0.7), (0.6, 0.98), (0.2, 0.98)))],
+        "9-curved": [
+            stroke(_arc(0.5, 0.28, 0.45, 0.28, 10, -350), curve((0.94, 0.33), (0.85, 0.7), (0.6, 0.98), (0.2, 0.98)))
+        ],
         "9-lean-stem": [stroke(_arc(0.55, 0.27, 0.42, 0.27, 5, -355), seg((0.96, 0.31), (0.55, 1.0)))],
         "9-small-loop": [stroke(_arc(0.6, 0.2, 0.38, 0.2, 0, -360), seg((0.98, 0.2), (0.9, 1.0)))],
     },
@@ -236,18 +325,33 @@ LETTERS: dict[str, list[np.ndarray]] = {
     "K": [seg((0.05, 0.0), (0.05, 1.0)), seg((0.9, 0.0), (0.08, 0.55), (0.95, 1.0))],
     "M": [seg((0.0, 1.0), (0.05, 0.0), (0.5, 0.6), (0.95, 0.0), (1.0, 1.0))],
     "N": [seg((0.05, 1.0), (0.05, 0.0), (0.95, 1.0), (0.95, 0.0))],
-    "R": [stroke(seg((0.1, 1.0), (0.1, 0.0)), curve((0.1, 0.0), (0.75, 0.05), (0.85, 0.28), (0.6, 0.48),
-                                                   (0.1, 0.5)), seg((0.1, 0.5), (0.4, 0.5), (0.95, 1.0)))],
+    "R": [
+        stroke(
+            seg((0.1, 1.0), (0.1, 0.0)),
+            curve((0.1, 0.0), (0.75, 0.05), (0.85, 0.28), (0.6, 0.48), (0.1, 0.5)),
+            seg((0.1, 0.5), (0.4, 0.5), (0.95, 1.0)),
+        )
+    ],
     "W": [seg((0.0, 0.0), (0.22, 1.0), (0.5, 0.35), (0.78, 1.0), (1.0, 0.0))],
     "X": [seg((0.0, 0.0), (1.0, 1.0)), seg((1.0, 0.0), (0.0, 1.0))],
     "Y": [seg((0.0, 0.0), (0.5, 0.5), (1.0, 0.0)), seg((0.5, 0.5), (0.5, 1.0))],
 }
 SHAPES: dict[str, list[np.ndarray]] = {
     "triangle": [seg((0.5, 0.0), (1.0, 0.9), (0.0, 0.9), (0.5, 0.0))],
-    "star": [seg(*[(0.5 + 0.5 * math.sin(math.radians(a)), 0.5 - 0.5 * math.cos(math.radians(a)))
-                   for a in range(0, 721, 144)])],
-    "hatch": [seg((0.0, 0.3), (1.0, 0.3)), seg((0.0, 0.7), (1.0, 0.7)),
-              seg((0.3, 0.0), (0.3, 1.0)), seg((0.7, 0.0), (0.7, 1.0))],
+    "star": [
+        seg(
+            *[
+                (0.5 + 0.5 * math.sin(math.radians(a)), 0.5 - 0.5 * math.cos(math.radians(a)))
+                for a in range(0, 721, 144)
+            ]
+        )
+    ],
+    "hatch": [
+        seg((0.0, 0.3), (1.0, 0.3)),
+        seg((0.0, 0.7), (1.0, 0.7)),
+        seg((0.3, 0.0), (0.3, 1.0)),
+        seg((0.7, 0.0), (0.7, 1.0)),
+    ],
     "arrow": [seg((0.0, 0.5), (1.0, 0.5)), seg((0.65, 0.15), (1.0, 0.5), (0.65, 0.85))],
 }
 
@@ -256,16 +360,17 @@ SHAPES: dict[str, list[np.ndarray]] = {
 # 2. A hand: slant, width, warp, stroke offsets
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Hand:
-    slant: tuple[float, float]      # shear range (x += shear * (0.5 - y)); positive leans right
-    rotation: float                 # largest rotation, degrees
-    width: tuple[float, float]      # width / height of the drawing's box, relative to 0.62
-    warp: float                     # amplitude of the smooth random warp (unit box)
-    offset: float                   # largest shift of a stroke against the others
-    pressure: float                 # pen width varies by up to this share along a stroke
-    taper: bool                     # quick strokes start and end thinner
-    tremor: float                   # mouse: corner points every ~tremor units, jittered
+    slant: tuple[float, float]  # shear range (x += shear * (0.5 - y)); positive leans right
+    rotation: float  # largest rotation, degrees
+    width: tuple[float, float]  # width / height of the drawing's box, relative to 0.62
+    warp: float  # amplitude of the smooth random warp (unit box)
+    offset: float  # largest shift of a stroke against the others
+    pressure: float  # pen width varies by up to this share along a stroke
+    taper: bool  # quick strokes start and end thinner
+    tremor: float  # mouse: corner points every ~tremor units, jittered
 
 
 HANDS = {
@@ -289,9 +394,13 @@ def _warp(rng: np.random.Generator, amount: float):
         out = p.copy()
         for axis in range(2):
             for j in range(3):
-                out[:, axis] += amp[axis, j] * np.sin(k[axis, j] * p[:, 0] + phase[axis, j, 0]) \
+                out[:, axis] += (
+                    amp[axis, j]
+                    * np.sin(k[axis, j] * p[:, 0] + phase[axis, j, 0])
                     * np.cos(k[axis, j] * p[:, 1] + phase[axis, j, 1])
+                )
         return out
+
     return field
 
 
@@ -338,14 +447,23 @@ def handwrite(strokes: list[np.ndarray], hand: Hand, rng: np.random.Generator) -
 # 3-4. Pen and place
 # ---------------------------------------------------------------------------------------
 
+
 def _extent(strokes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     lo = np.min([q.min(axis=0) for q in strokes], axis=0)
     hi = np.max([q.max(axis=0) for q in strokes], axis=0)
     return lo, hi
 
 
-def render(strokes: list[np.ndarray], rng: np.random.Generator, *, canvas: int, height: float,
-           pen: float, hand: Hand | None = None, centre: tuple[float, float] | None = None) -> np.ndarray:
+def render(
+    strokes: list[np.ndarray],
+    rng: np.random.Generator,
+    *,
+    canvas: int,
+    height: float,
+    pen: float,
+    hand: Hand | None = None,
+    centre: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Stamp a round pen of diameter `pen` (canvas px) along the strokes, scaled so the
     drawing (pen included) is `height` px tall (narrower if it would not fit), at a random
     place fully inside the canvas (or centred on `centre` (x, y)). Returns float32 ink
@@ -415,7 +533,7 @@ def _hand_digit(strokes, source: str, rng: np.random.Generator, canvas: int = CA
 def _lowres(strokes, glyph: str | None, rng: np.random.Generator, canvas: int = CANVAS):
     """A blocky scan: drawn (or typed in the bitmap font) 9-18 px tall on a small grid,
     thresholded, then enlarged with nearest-neighbour to the canvas."""
-    factor = int(rng.integers(5, 9))           # canvas px per scan pixel
+    factor = int(rng.integers(5, 9))  # canvas px per scan pixel
     small = -(-canvas // factor)
     if glyph is not None:
         font = ImageFont.load_default_imagefont()
@@ -447,7 +565,7 @@ def _font_glyph(ch: str, bold: int) -> np.ndarray:
     ImageDraw.Draw(img).text((60, 40), ch, font=font, fill=255, stroke_width=bold, stroke_fill=255)
     a = np.asarray(img)
     ys, xs = np.nonzero(a > 0)
-    return a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    return a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 def _typed(ch: str, rng: np.random.Generator, canvas: int = CANVAS):
@@ -467,7 +585,7 @@ def _typed(ch: str, rng: np.random.Generator, canvas: int = CANVAS):
     x = int(rng.integers(1, max(2, canvas - small.size[0])))
     y = int(rng.integers(1, max(2, canvas - small.size[1])))
     a = np.asarray(small, np.float32) / 255
-    out[y:y + a.shape[0], x:x + a.shape[1]] = a[: canvas - y, : canvas - x]
+    out[y : y + a.shape[0], x : x + a.shape[1]] = a[: canvas - y, : canvas - x]
     stroke_px = height * (0.11 + bold / 160)
     return np.clip(out, 0, 1), height, stroke_px
 
@@ -476,14 +594,15 @@ def _typed(ch: str, rng: np.random.Generator, canvas: int = CANVAS):
 # 5. File styles
 # ---------------------------------------------------------------------------------------
 
+
 def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
     """Separable Gaussian blur (edges mirrored), in float64 numpy."""
     r = max(1, int(math.ceil(3 * sigma)))
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     k /= k.sum()
     p = np.pad(a.astype(np.float64), r, mode="reflect")
-    p = sum(k[i] * p[i:i + a.shape[0]] for i in range(2 * r + 1))
-    p = sum(k[i] * p[:, i:i + a.shape[1]] for i in range(2 * r + 1))
+    p = sum(k[i] * p[i : i + a.shape[0]] for i in range(2 * r + 1))
+    p = sum(k[i] * p[:, i : i + a.shape[1]] for i in range(2 * r + 1))
     return p
 
 
@@ -493,13 +612,13 @@ def sensor_noise(key: int, shape: tuple[int, int]) -> np.ndarray:
     Photos store their noise as (key, sigma) instead of pixels: noise does not compress,
     and a noisy 140x140 photo costs 11 kB as a PNG against ~1.5 kB without."""
     n = shape[0] * shape[1]
-    start = ((key + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF   # Python ints: no overflow
+    start = ((key + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF  # Python ints: no overflow
     z = np.arange(n, dtype=np.uint64) + np.uint64(start)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
     u = sum(((z >> np.uint64(16 * k)) & np.uint64(0xFFFF)).astype(np.float64) for k in range(4)) / 65536.0
-    return ((u - 2.0) * 3.0 ** 0.5).reshape(shape)
+    return ((u - 2.0) * 3.0**0.5).reshape(shape)
 
 
 def add_noise(base: np.ndarray, sigma: float, key: int) -> np.ndarray:
@@ -551,7 +670,7 @@ def to_style(ink: np.ndarray, style: str, rng: np.random.Generator) -> tuple[np.
             if rng.random() < 0.4:
                 col = rng.uniform(0.05, 0.2) * w
                 page -= rng.uniform(0.05, 0.1) * np.clip(1.2 - np.abs(np.arange(w)[None, :] - col), 0, 1)
-        darkness = rng.uniform(0.55, 0.85)     # pen ink absorbs this share of the light
+        darkness = rng.uniform(0.55, 0.85)  # pen ink absorbs this share of the light
         picture = light * page * (1 - darkness * ink)
         picture = _blur(picture, rng.uniform(0.3, 1.1))
         sigma = float(np.float32(rng.uniform(1.5, 5.0)))
@@ -575,28 +694,31 @@ def as_file(plane: np.ndarray, style: str) -> np.ndarray:
 # The sets
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class DrawnSet:
     """Images and their tags. `planes` are the stored (n, 140, 140) uint8 planes; `image(i)`
     or `files()` give them as the app receives them (RGBA for the canvas style)."""
 
-    base: np.ndarray            # (n, 140, 140) uint8 planes before sensor noise (as stored)
-    labels: np.ndarray          # (n,) uint8 digit, or -1 for non-digits (int16)
-    source: np.ndarray          # (n,) str: SOURCES key (digits) or NON_DIGIT_KINDS key
-    style: np.ndarray           # (n,) str: STYLES key
-    variant: np.ndarray         # (n,) str: template form, letter or shape drawn
-    height: np.ndarray          # (n,) float32 digit height, canvas px
-    pen: np.ndarray             # (n,) float32 pen width, canvas px
-    noise: np.ndarray           # (n,) float32 sensor noise sigma, grey levels (photos only)
-    noise_key: np.ndarray       # (n,) uint64 the noise's key (see sensor_noise)
+    base: np.ndarray  # (n, 140, 140) uint8 planes before sensor noise (as stored)
+    labels: np.ndarray  # (n,) uint8 digit, or -1 for non-digits (int16)
+    source: np.ndarray  # (n,) str: SOURCES key (digits) or NON_DIGIT_KINDS key
+    style: np.ndarray  # (n,) str: STYLES key
+    variant: np.ndarray  # (n,) str: template form, letter or shape drawn
+    height: np.ndarray  # (n,) float32 digit height, canvas px
+    pen: np.ndarray  # (n,) float32 pen width, canvas px
+    noise: np.ndarray  # (n,) float32 sensor noise sigma, grey levels (photos only)
+    noise_key: np.ndarray  # (n,) uint64 the noise's key (see sensor_noise)
 
     @property
     def planes(self) -> np.ndarray:
         """(n, 140, 140) uint8: the pictures, sensor noise included."""
         if getattr(self, "_planes", None) is None:
-            self._planes = np.stack([add_noise(b, float(s), int(k)) for b, s, k
-                                     in zip(self.base, self.noise, self.noise_key)]) \
-                if len(self.base) else self.base
+            self._planes = (
+                np.stack([add_noise(b, float(s), int(k)) for b, s, k in zip(self.base, self.noise, self.noise_key)])
+                if len(self.base)
+                else self.base
+            )
         return self._planes
 
     def __len__(self) -> int:
@@ -645,9 +767,13 @@ def generate_digits(seed: int = SEED, per_cell: int = PER_CELL, indices=None) ->
     plan = _digit_plan(per_cell)
     chosen = range(len(plan)) if indices is None else list(indices)
     rows = [make_digit(seed, i, *plan[i]) for i in chosen]
-    return _assemble(rows, [noise_key(seed, 1, i) for i in chosen],
-                     labels=[plan[i][2] for i in chosen], source=[plan[i][0] for i in chosen],
-                     style=[plan[i][1] for i in chosen])
+    return _assemble(
+        rows,
+        [noise_key(seed, 1, i) for i in chosen],
+        labels=[plan[i][2] for i in chosen],
+        source=[plan[i][0] for i in chosen],
+        style=[plan[i][1] for i in chosen],
+    )
 
 
 def noise_key(seed: int, which: int, index: int) -> int:
@@ -657,10 +783,15 @@ def noise_key(seed: int, which: int, index: int) -> int:
 def _assemble(rows, keys, *, labels, source, style) -> DrawnSet:
     return DrawnSet(
         base=np.stack([r[0] for r in rows]) if rows else np.zeros((0, CANVAS, CANVAS), np.uint8),
-        labels=np.array(labels, np.int16), source=np.array(source, dtype=str),
-        style=np.array(style, dtype=str), variant=np.array([r[2] for r in rows], dtype=str),
-        height=np.array([r[3] for r in rows], np.float32), pen=np.array([r[4] for r in rows], np.float32),
-        noise=np.array([r[1] for r in rows], np.float32), noise_key=np.array(keys, np.uint64))
+        labels=np.array(labels, np.int16),
+        source=np.array(source, dtype=str),
+        style=np.array(style, dtype=str),
+        variant=np.array([r[2] for r in rows], dtype=str),
+        height=np.array([r[3] for r in rows], np.float32),
+        pen=np.array([r[4] for r in rows], np.float32),
+        noise=np.array([r[1] for r in rows], np.float32),
+        noise_key=np.array(keys, np.uint64),
+    )
 
 
 def _scribble(rng: np.random.Generator) -> list[np.ndarray]:
@@ -679,7 +810,7 @@ def make_non_digit(seed: int, index: int, kind: str, style: str):
     hand = HANDS["neat"]
     if kind == "full":
         ink[:] = 1.0
-        if rng.random() < 0.5:   # nearly full: a scrubbed-over canvas with a few gaps
+        if rng.random() < 0.5:  # nearly full: a scrubbed-over canvas with a few gaps
             holes = render(_scribble(rng), rng, canvas=c, height=c * 0.5, pen=c * 0.05)
             ink = 1.0 - holes
         height = pen = float(c)
@@ -721,8 +852,12 @@ def make_non_digit(seed: int, index: int, kind: str, style: str):
         else:
             ink, height, pen = _hand_digit(LETTERS[variant], "neat", rng)
     elif kind == "smiley":
-        strokes = [_arc(0.5, 0.5, 0.5, 0.5, 0, 362), seg((0.33, 0.33), (0.33, 0.38)),
-                   seg((0.67, 0.33), (0.67, 0.38)), _arc(0.5, 0.5, 0.28, 0.25, 25, 155)]
+        strokes = [
+            _arc(0.5, 0.5, 0.5, 0.5, 0, 362),
+            seg((0.33, 0.33), (0.33, 0.38)),
+            seg((0.67, 0.33), (0.67, 0.38)),
+            _arc(0.5, 0.5, 0.28, 0.25, 25, 155),
+        ]
         height = float(rng.uniform(0.3, 0.9) * c)
         pen = float(rng.uniform(0.03, 0.08) * height)
         ink = render(handwrite(strokes, hand, rng), rng, canvas=c, height=height, pen=pen, hand=hand)
@@ -746,13 +881,19 @@ def generate_non_digits(seed: int = SEED, per_kind: int = NON_DIGITS_PER_KIND, i
     plan = _non_digit_plan(per_kind)
     chosen = range(len(plan)) if indices is None else list(indices)
     rows = [make_non_digit(seed, i, *plan[i]) for i in chosen]
-    return _assemble(rows, [noise_key(seed, 2, i) for i in chosen], labels=[-1] * len(rows),
-                     source=[plan[i][0] for i in chosen], style=[plan[i][1] for i in chosen])
+    return _assemble(
+        rows,
+        [noise_key(seed, 2, i) for i in chosen],
+        labels=[-1] * len(rows),
+        source=[plan[i][0] for i in chosen],
+        style=[plan[i][1] for i in chosen],
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Files: every plane as a lossless PNG (its filters make paper gradients cheap), in one npz
 # ---------------------------------------------------------------------------------------
+
 
 def _encode(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blobs = []
@@ -766,23 +907,43 @@ def _encode(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _decode(png: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     raw = png.tobytes()
-    return np.stack([np.asarray(Image.open(io.BytesIO(raw[a:b])))
-                     for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())])
+    return np.stack(
+        [np.asarray(Image.open(io.BytesIO(raw[a:b]))) for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+    )
 
 
 def save(path: Path, s: DrawnSet, seed: int) -> None:
     png, offsets = _encode(s.base)
     with open(path, "wb") as f:  # np.savez on a file object: no timestamps to vary
-        np.savez(f, png=png, offsets=offsets, labels=s.labels, source=s.source, style=s.style,
-                 variant=s.variant, height=s.height, pen=s.pen, noise=s.noise, noise_key=s.noise_key,
-                 seed=np.int64(seed))
+        np.savez(
+            f,
+            png=png,
+            offsets=offsets,
+            labels=s.labels,
+            source=s.source,
+            style=s.style,
+            variant=s.variant,
+            height=s.height,
+            pen=s.pen,
+            noise=s.noise,
+            noise_key=s.noise_key,
+            seed=np.int64(seed),
+        )
 
 
 def load(path: Path) -> DrawnSet:
     with np.load(path, allow_pickle=False) as z:
-        return DrawnSet(base=_decode(z["png"], z["offsets"]), labels=z["labels"], source=z["source"],
-                        style=z["style"], variant=z["variant"], height=z["height"], pen=z["pen"],
-                        noise=z["noise"], noise_key=z["noise_key"])
+        return DrawnSet(
+            base=_decode(z["png"], z["offsets"]),
+            labels=z["labels"],
+            source=z["source"],
+            style=z["style"],
+            variant=z["variant"],
+            height=z["height"],
+            pen=z["pen"],
+            noise=z["noise"],
+            noise_key=z["noise_key"],
+        )
 
 
 def load_drawn_set(path: str | Path | None = None) -> DrawnSet:
@@ -806,8 +967,10 @@ def _same(a: DrawnSet, b: DrawnSet) -> list[str]:
         diff = np.abs(a.planes.astype(np.int16) - b.planes)
         bad = np.flatnonzero(diff.reshape(len(diff), -1).max(axis=1) > 0)
         if len(bad):
-            problems.append(f"{len(bad)} images differ (largest difference {int(diff.max())} grey levels; "
-                            f"sources {sorted(set(a.source[bad].tolist()))})")
+            problems.append(
+                f"{len(bad)} images differ (largest difference {int(diff.max())} grey levels; "
+                f"sources {sorted(set(a.source[bad].tolist()))})"
+            )
     return problems
 
 

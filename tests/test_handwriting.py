@@ -53,7 +53,7 @@ def test_shipped_set_has_every_class_source_style_and_form(shipped):
     assert set(shipped.source.tolist()) == set(hw.SOURCES)
     assert set(shipped.style.tolist()) == set(hw.STYLES)
     assert set(hw.VARIANTS) <= set(shipped.variant.tolist())
-    for digit, forms in hw.TEMPLATES.items():   # each form is drawn as its own digit
+    for digit, forms in hw.TEMPLATES.items():  # each form is drawn as its own digit
         m = np.isin(shipped.variant, list(forms))
         assert set(shipped.labels[m].tolist()) == {digit}
     # Every image has ink; photos have noise, nothing else does.
@@ -67,7 +67,7 @@ def test_shipped_files_match_the_generator(shipped, shipped_non_digits):
     for name in ("labels", "source", "style", "variant", "height", "pen", "noise", "noise_key"):
         assert np.array_equal(getattr(fresh, name), getattr(shipped, name)[picks]), name
     diff = np.abs(fresh.planes.astype(np.int16) - shipped.planes[picks])
-    typed = fresh.source == "typed"   # FreeType's version may move anti-aliasing a little
+    typed = fresh.source == "typed"  # FreeType's version may move anti-aliasing a little
     assert diff[~typed].max() == 0
     assert diff[typed].mean() < 1.0
     picks = _spread(len(shipped_non_digits), 18)
@@ -83,11 +83,11 @@ def test_files_come_as_the_app_receives_them(shipped):
     assert np.array_equal(canvas[..., 3], shipped.planes[i]) and not canvas[..., :3].any()
     j = int(np.flatnonzero(shipped.style == "dark-on-white")[0])
     assert shipped.image(j).shape == (hw.CANVAS, hw.CANVAS)
-    assert np.median(shipped.image(j)) > 200   # dark ink on a light background
+    assert np.median(shipped.image(j)) > 200  # dark ink on a light background
 
 
 def test_save_and_load_round_trip(tmp_path):
-    s = hw.generate_digits(indices=[5, 1500, 2300])   # includes a photo (noise) and a typed digit
+    s = hw.generate_digits(indices=[5, 1500, 2300])  # includes a photo (noise) and a typed digit
     path = tmp_path / "d.npz"
     hw.save(path, s, hw.SEED)
     back = hw.load(path)
@@ -109,6 +109,5 @@ def test_a_trained_model_reads_the_drawings(good_run, shipped):
 
     classifier = classifier_for(good_run)
     picks = _spread(len(shipped), 160)
-    right = [(p := classifier.classify(shipped.image(i))) is not None and p.digit == shipped.labels[i]
-             for i in picks]
+    right = [(p := classifier.classify(shipped.image(i))) is not None and p.digit == shipped.labels[i] for i in picks]
     assert np.mean(right) > 0.75, np.mean(right)
