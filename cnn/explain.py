@@ -49,13 +49,18 @@ class Explainer:
         self.layer_names = [
             n.replace("conv", "relu") if n.replace("conv", "relu") in names else n for n in conv_layer_names(model)
         ]
-        probe = keras.Model(model.inputs, [model.get_layer(n).output for n in self.layer_names])
         spec = tf.TensorSpec((1, 28, 28, 1), tf.float32)
+        if self.layer_names:
+            probe = keras.Model(model.inputs, [model.get_layer(n).output for n in self.layer_names])
 
-        @tf.function(input_signature=[spec])
-        def maps(x):
-            out = probe(x, training=False)
-            return out if isinstance(out, (list, tuple)) else [out]
+            @tf.function(input_signature=[spec])
+            def maps(x):
+                out = probe(x, training=False)
+                return out if isinstance(out, (list, tuple)) else [out]
+        else:  # a model without convolutions (a plain dense network) has no maps to show
+
+            def maps(x):
+                return []
 
         @tf.function(input_signature=[spec, tf.TensorSpec((), tf.int32)])
         def smooth_grad(x, digit):
@@ -83,9 +88,12 @@ class Explainer:
         return Explanation(self.saliency(image28, digit), self.activations(image28), int(digit))
 
 
-def first_layer_filters(model: keras.Model) -> np.ndarray:
-    """(k, k, n) kernels of the first convolution (single input channel)."""
-    kernel = model.get_layer(conv_layer_names(model)[0]).get_weights()[0]
+def first_layer_filters(model: keras.Model) -> np.ndarray | None:
+    """(k, k, n) kernels of the first convolution (single input channel); None without one."""
+    names = conv_layer_names(model)
+    if not names:
+        return None
+    kernel = model.get_layer(names[0]).get_weights()[0]
     return kernel[:, :, 0, :]
 
 

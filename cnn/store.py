@@ -68,6 +68,9 @@ class RunInfo:
     images_per_s: float = 0.0
     parameters: int = 0
     versions: dict[str, str] = field(default_factory=dict, repr=False)
+    owner: str = ""  # the owner key of who trained it; empty for the teacher's (CLI) runs
+    owner_name: str = ""  # their nickname when they trained it
+    experiment: str = ""  # the class experiment it answers, if any
     damaged: str | None = None
 
     @property
@@ -110,8 +113,19 @@ def clean_name(name: str) -> str:
     return name
 
 
-def save_run(result: TrainResult, name: str | None = None, root: Path | None = None) -> RunInfo:
-    """Save a finished or stopped run atomically; returns it as listed."""
+def save_run(
+    result: TrainResult,
+    name: str | None = None,
+    root: Path | None = None,
+    *,
+    owner: str = "",
+    owner_name: str = "",
+    experiment: str = "",
+) -> RunInfo:
+    """Save a finished or stopped run atomically; returns it as listed.
+
+    ``owner`` is the owner key of the student who trained it (empty: the teacher's, e.g.
+    from the command line), ``experiment`` the class experiment it answers, if any."""
     import keras as keras_module  # already imported by training; only for the version
 
     root = root or runs_dir()
@@ -134,6 +148,9 @@ def save_run(result: TrainResult, name: str | None = None, root: Path | None = N
         "eval_seconds": result.eval_seconds,
         "images_per_s": result.images_per_s,
         "parameters": result.parameters,
+        "owner": owner,
+        "owner_name": owner_name,
+        "experiment": experiment,
         "versions": {
             "python": platform.python_version(),
             "keras": keras_module.__version__,
@@ -147,7 +164,7 @@ def save_run(result: TrainResult, name: str | None = None, root: Path | None = N
         _sweep_leftovers(root)
         tmp.mkdir()
         result.model.save(tmp / MODEL_FILE)
-        _write_json(tmp / META_FILE, meta)
+        write_json(tmp / META_FILE, meta)
         _fsync_dir(tmp)
         os.rename(tmp, root / run_id)  # the moment the run appears, whole
         _fsync_dir(root)
@@ -182,10 +199,11 @@ _read_cache: dict[Path, tuple[tuple, RunInfo]] = {}
 
 def _stamp(path: Path) -> tuple | None:
     try:
-        meta, model = (path / META_FILE).stat(), (path / MODEL_FILE).stat()
+        # The folder itself unfollowed: a folder swapped for a link to it is read afresh.
+        folder, meta, model = path.lstat(), (path / META_FILE).lstat(), (path / MODEL_FILE).lstat()
     except OSError:
         return None  # missing files: read (and report) it afresh each time
-    return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in (meta, model))
+    return tuple((s.st_ino, s.st_mode, s.st_mtime_ns, s.st_size) for s in (folder, meta, model))
 
 
 def read_run(path: Path) -> RunInfo:
@@ -266,6 +284,9 @@ def _parse_meta(run_id: str, path: Path, meta: Any) -> RunInfo:
         images_per_s=number(meta.get("images_per_s", 0.0), "images_per_s"),
         parameters=int(number(meta.get("parameters", 0), "parameters")),
         versions={str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else {},
+        owner=_text(meta.get("owner", ""), "owner"),
+        owner_name=_text(meta.get("owner_name", ""), "owner_name"),
+        experiment=_text(meta.get("experiment", ""), "experiment"),
     )
 
 
@@ -308,12 +329,19 @@ def load_model(info: RunInfo) -> keras.Model:
 
     keras = runtime.keras()
     try:
-        return keras.saving.load_model(info.model_path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(info.model_path, compile=False, safe_mode=True)
+        shapes = (tuple(model.input_shape), tuple(model.output_shape))
     except Exception as exc:  # keras raises many kinds for a bad file; all mean the same to the user
         raise CnnError(
             f"Run {info.id!r}: {MODEL_FILE} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}). "
             "Delete the run and train a new one."
         ) from None
+    if shapes != ((None, 28, 28, 1), (None, 10)):
+        raise CnnError(
+            f"Run {info.id!r}: its model takes {shapes[0][1:]} and gives {shapes[1][1:]}, but a digit reader here "
+            "takes a 28x28x1 image and gives 10 probabilities. Delete the run and train a new one."
+        )
+    return model
 
 
 def rename_run(run_id: str, name: str, root: Path | None = None) -> RunInfo:
@@ -321,7 +349,7 @@ def rename_run(run_id: str, name: str, root: Path | None = None) -> RunInfo:
     name = clean_name(name)
     try:
         meta = json.loads((info.path / META_FILE).read_text(encoding="utf-8"))
-        _write_json(info.path / META_FILE, {**meta, "name": name})
+        write_json(info.path / META_FILE, {**meta, "name": name})
     except OSError as exc:
         raise CnnError(f"Could not rename run {run_id!r} ({exc.strerror or exc}); is {info.path} writable?") from None
     return read_run(info.path)
@@ -363,12 +391,12 @@ def set_class_model(run_id: str | None, root: Path | None = None) -> None:
         return
     get_run(run_id, root)  # only a usable run can be the class model
     try:
-        _write_json(path, {"run": run_id})
+        write_json(path, {"run": run_id})
     except OSError as exc:
         raise CnnError(f"Could not mark the class model ({exc.strerror or exc}); is {root} writable?") from None
 
 
-def _write_json(path: Path, value: Any) -> None:
+def write_json(path: Path, value: Any) -> None:
     """Write ``path`` atomically: a complete temporary file renamed over it."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(3)}.tmp")
     try:

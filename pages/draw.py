@@ -24,6 +24,7 @@ from cnn.store import RunInfo, best_run, list_runs
 from ui import charts
 from ui.job_progress import active_jobs, follow_job
 from ui.session import owner
+from ui.text import md
 from ui.workarounds import enter_app_frame
 
 enter_app_frame()
@@ -86,16 +87,21 @@ def pick_model() -> RunInfo | None:
         ids = list(usable)
         best = best_run(runs=runs)
         default = best.id if best is not None and best.id in usable else ids[0]
-        if state.get("run") not in usable:
-            state.pop("run", None)  # a run deleted since: fall back to the default
+        gone = state.get("run") if state.get("run") not in usable else None
+        if gone or not state.get("run_picked"):
+            # Set through the widget's own state, so what the picker shows is what answers (a
+            # run deleted by someone else, or the class model changing for those who never picked).
+            state.run, state.run_picked = default, False
         chosen = st.selectbox(
             "Model",
             ids,
-            index=ids.index(default),
             format_func=lambda i: usable[i].label,
             key="run",
+            on_change=lambda: state.update(run_picked=True),
             help="A saved training run. Train more on the Train page.",
         )
+        if gone:
+            st.warning("The model you were using has just been deleted; the answers now come from the one shown above.")
         run = usable[chosen]
     if skipped:
         st.caption(
@@ -211,6 +217,9 @@ def show_inside(model, prediction: Prediction) -> None:
             "they pushed hardest; grey ink without colour hardly mattered."
         )
     with learned:
+        if filters is None:
+            st.info("This network has no convolution layers, so there are no filters or feature maps to show.")
+            return
         k, n = filters.shape[0], filters.shape[2]
         top = float(abs(filters).max()) or 1.0  # one symmetric scale: weights are signed
         grid = explain.tile(filters, columns=8, normalise=False)
@@ -327,7 +336,7 @@ with right:
         except CnnError as exc:
             st.error(str(exc))
         except OSError:  # the run was deleted between listing and loading
-            st.error(f"The saved run {run.name!r} could not be read any more. Pick another model.")
+            st.error(f"The saved run “{md(run.name)}” could not be read any more. Pick another model.")
         else:
             if image is None:
                 st.info("Draw a digit on the canvas, or upload a photo of one, and the network's answer appears here.")

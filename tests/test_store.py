@@ -55,7 +55,7 @@ def test_an_interrupted_save_leaves_earlier_runs_and_no_half_run(saved, tiny_res
     def crash(path, value):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_write_json", crash)
+    monkeypatch.setattr(store, "write_json", crash)
     with pytest.raises(CnnError) as err:
         save_run(result, "second")
     assert "No space left on device" in str(err.value) and "still usable" in str(err.value)
