@@ -1,0 +1,672 @@
+"""A classroom through the real server: N students drawing on /draw over Streamlit's own protocol.
+
+    python benchmarks/classroom_load.py                          # 30 students, 60 s, own server
+    python benchmarks/classroom_load.py --sessions 10 --duration 60
+    python benchmarks/classroom_load.py --url http://127.0.0.1:8501 --url http://127.0.0.1:8502
+    python benchmarks/classroom_load.py --train                  # ... while a training job runs
+    python benchmarks/classroom_load.py --record                 # re-record the browser's messages
+
+Unlike benchmarks/load_test.py (in-process, no server), every stroke here goes through
+`streamlit run app.py` the way a browser's does: a websocket to /_stcore/stream with the
+XSRF token in Sec-WebSocket-Protocol, BackMsg protobufs up, ForwardMsg protobufs down.
+What a browser sends was recorded once with Chromium (--record) into
+benchmarks/recorded_stroke.json; each session replays it with its own widget ids and a
+different drawing of a known digit (see Replay below).
+
+Each session connects like a browser tab (GET /draw for the XSRF cookie, websocket, the
+initial rerun of the Draw page), then sends strokes on a jittered clock (mean one per
+--interval seconds, uniform 0.5x-1.5x; at most one stroke in flight per session: a stroke
+falls due while the previous answer is out is sent when the answer comes, and counted
+as late). A stroke is timed from sending its BackMsg to the rerun's ForwardMsg
+script_finished, and counts as answered only if that rerun drew the heading
+"Prediction: <the drawing's digit>". Before timing, one session sends every drawing
+once and the pool keeps only the drawings the served model reads right ("calibration"),
+so a wrong answer under load is a real fault (a mixed-up session, a stale rerun), not
+the model's mistake.
+
+Prints latency p50/p95/p99/max, errors, strokes/s, ForwardMsg bytes per stroke, the
+server process's CPU ms per stroke and RSS (from /proc), and the client's own CPU
+(it shares the machine). With --train, a training job is started through the Train page
+(its Start button, over the same protocol) and its images/s, from the saved run.json, is
+compared with the same configuration trained alone by `python -m cnn train`.
+
+Loopback only: --url must point at 127.0.0.1 / localhost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TEMPLATE = Path(__file__).with_name("recorded_stroke.json")
+ANSWER = re.compile(r"^Prediction: (\d)(?: or (\d)\?)?$")
+ID = re.compile(r"^\$\$ID-[0-9a-f]+-(.+)$")  # a keyed widget's id: $$ID-<hash>-<user key>
+STROKE_TIMEOUT = 60.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MAX_CACHED_AGE = 2  # Streamlit's global.maxCachedMessageAge: the browser drops older cached messages
+
+
+# ---------------------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------------------
+
+def _protos():
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    return BackMsg, ForwardMsg
+
+
+def load_template(path: Path = TEMPLATE) -> dict:
+    """The recorded messages: {"load": BackMsg, "stroke": BackMsg, ...} (parsed)."""
+    BackMsg, _ = _protos()
+    raw = json.loads(path.read_text())
+    out = dict(raw)
+    for name in ("load", "stroke"):
+        msg = BackMsg()
+        msg.ParseFromString(base64.b64decode(raw[name]))
+        out[name] = msg
+    return out
+
+
+def data_url(rgba) -> str:
+    """A drawing as the canvas sends it: PNG data URL of the 280x280 RGBA canvas."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def widget_key(widget_id: str) -> str | None:
+    m = ID.match(widget_id)
+    return m.group(1) if m else None
+
+
+def element_widget(element) -> tuple[str, object] | None:
+    """(id, the widget's proto) of a new_element that is a widget, else None."""
+    kind = element.WhichOneof("type")
+    proto = getattr(element, kind) if kind else None
+    widget_id = getattr(proto, "id", "") if proto is not None else ""
+    return (widget_id, proto) if isinstance(widget_id, str) and widget_id.startswith("$$ID-") else None
+
+
+def default_state(widget_id: str, proto, ws) -> bool:
+    """Fill `ws` (a WidgetState) with the widget's default, as the browser reports an
+    untouched widget; False for a widget kind the browser does not report."""
+    kind = proto.DESCRIPTOR.name
+    ws.id = widget_id
+    if kind == "Checkbox":
+        ws.bool_value = proto.default
+    elif kind == "Selectbox":
+        ws.string_value = proto.options[proto.default]
+    elif kind == "Slider":
+        ws.double_array_value.data.extend(proto.default)
+    else:
+        return False
+    return True
+
+
+def stroke_msg(template, page_script_hash: str, widgets: dict, page_url: str, drawing_url: str,
+               cached: list[str] = ()):
+    """The recorded stroke BackMsg, made this session's: its page hash and url, its widget
+    ids (matched by user key), the selectbox value its page shows, widgets its page shows
+    that the recording did not (at their defaults, as a browser reports them), the hashes
+    of the ForwardMsgs it holds in its cache, and the canvas value carrying `drawing_url`
+    in place of the recorded PNG."""
+    BackMsg, _ = _protos()
+    msg = BackMsg()
+    msg.CopyFrom(template)
+    rerun = msg.rerun_script
+    rerun.page_script_hash = page_script_hash
+    rerun.context_info.url = page_url
+    del rerun.cached_message_hashes[:]
+    rerun.cached_message_hashes.extend(cached)
+    recorded = list(rerun.widget_states.widgets)
+    del rerun.widget_states.widgets[:]
+    seen = set()
+    for ws in recorded:
+        key = widget_key(ws.id)
+        if key not in widgets:
+            continue  # the recording's page showed it, this one does not
+        widget_id, proto = widgets[key]
+        seen.add(key)
+        new = rerun.widget_states.widgets.add()
+        if key == "canvas":
+            value = json.loads(ws.json_value)
+            value["drawing"]["data"] = drawing_url
+            new.id = widget_id
+            new.json_value = json.dumps(value, separators=(",", ":"))
+        elif ws.WhichOneof("value") == "string_value" and proto.DESCRIPTOR.name == "Selectbox":
+            default_state(widget_id, proto, new)
+        else:
+            new.CopyFrom(ws)
+            new.id = widget_id
+    for key, (widget_id, proto) in widgets.items():
+        if key not in seen:
+            new = rerun.widget_states.widgets.add()
+            if not default_state(widget_id, proto, new):
+                del rerun.widget_states.widgets[-1]
+    return msg
+
+
+# ---------------------------------------------------------------------------------------
+# One session: a browser tab on /draw
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class Result:
+    sent_at: float
+    seconds: float | None = None
+    bytes: int = 0
+    answer: str | None = None
+    error: str | None = None
+    late: bool = False
+
+
+@dataclass
+class Run:
+    """What one script run drew: headings, exceptions, widgets, how it finished."""
+    headings: list = field(default_factory=list)
+    alerts: list = field(default_factory=list)
+    exceptions: list = field(default_factory=list)
+    widgets: dict = field(default_factory=dict)
+    bytes: int = 0
+    refs: int = 0  # elements sent as a reference to the client's cache
+    page_script_hash: str = ""
+    status: int | None = None
+
+
+class Session:
+    def __init__(self, base_url: str, template: dict, page: str = "draw"):
+        self.base = base_url.rstrip("/")
+        self.page = page
+        self.page_url = f"{self.base}/{page}"
+        self.template = template
+        self.ws = None
+        self.page_script_hash = ""
+        self.widgets: dict = {}
+        self.fragments: set = set()
+        self.cache: dict[str, int] = {}  # hash of a cacheable ForwardMsg -> runs since last used
+        self.run = Run()
+        self._finished: asyncio.Queue = asyncio.Queue()
+        self._reader = None
+        self.closed: str | None = None
+
+    async def connect(self) -> Run:
+        """What a tab does on open: GET the page (sets the XSRF cookie), websocket with
+        the token in Sec-WebSocket-Protocol, then the recorded initial rerun."""
+        import websockets
+
+        cookie = await asyncio.to_thread(self._xsrf_cookie)
+        host = urllib.parse.urlsplit(self.base)
+        self.ws = await websockets.connect(
+            f"ws://{host.netloc}{host.path}/_stcore/stream", subprotocols=["streamlit", cookie],
+            additional_headers={"Origin": self.base, "Cookie": f"_streamlit_xsrf={cookie}"},
+            max_size=None, open_timeout=30, ping_interval=None)
+        self._reader = asyncio.create_task(self._read())
+        BackMsg, _ = _protos()
+        msg = BackMsg()
+        msg.CopyFrom(self.template["load"])
+        msg.rerun_script.page_name = self.page
+        msg.rerun_script.context_info.url = self.page_url
+        await self.ws.send(msg.SerializeToString())
+        return await self.finished(STROKE_TIMEOUT)
+
+    def _xsrf_cookie(self) -> str:
+        """The browser's first requests: the page's HTML, then /_stcore/health, whose
+        response sets the _streamlit_xsrf cookie."""
+        urllib.request.urlopen(self.page_url, timeout=30).read()
+        with urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=30) as r:
+            for header in r.headers.get_all("Set-Cookie") or []:
+                name, _, rest = header.partition("=")
+                if name.strip() == "_streamlit_xsrf":
+                    return rest.split(";", 1)[0]
+        raise RuntimeError(f"{self.base}/_stcore/health set no _streamlit_xsrf cookie (is XSRF protection off?)")
+
+    async def _read(self) -> None:
+        _, ForwardMsg = _protos()
+        try:
+            async for frame in self.ws:
+                msg = ForwardMsg()
+                msg.ParseFromString(frame)
+                self.run.bytes += len(frame)
+                kind = msg.WhichOneof("type")
+                if msg.metadata.cacheable:  # the browser keeps these; the server may then send a ref_hash
+                    self.cache[msg.hash] = 0
+                if kind == "ref_hash":
+                    if msg.ref_hash not in self.cache:
+                        self.run.exceptions.append(f"ref_hash to a message this client never got: {msg.ref_hash}")
+                    self.cache[msg.ref_hash] = 0
+                    self.run.refs += 1
+                    continue
+                if kind == "new_session":
+                    self.run = Run(bytes=len(frame))  # a script run starts
+                    self.run.page_script_hash = msg.new_session.page_script_hash
+                elif kind == "navigation" and msg.navigation.page_script_hash:
+                    # With st.navigation the page's hash comes here: on a fresh server the first
+                    # run's new_session names pages/draw.py run alone (pages-folder mode) and
+                    # app.py's rerun sends no new_session (see pages/shared.py).
+                    self.run.page_script_hash = msg.navigation.page_script_hash
+                elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                    el = msg.delta.new_element
+                    kind_el = el.WhichOneof("type")
+                    if kind_el == "heading":
+                        self.run.headings.append(el.heading.body)
+                    elif kind_el == "alert":
+                        self.run.alerts.append(el.alert.body)
+                    elif kind_el == "exception":
+                        self.run.exceptions.append(el.exception.message or el.exception.type)
+                    widget = element_widget(el)
+                    if widget and widget_key(widget[0]):
+                        self.run.widgets[widget_key(widget[0])] = widget
+                elif kind == "auto_rerun":
+                    self.fragments.add((msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
+                elif kind == "script_finished":
+                    status = msg.script_finished
+                    if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                        continue  # st.rerun(): the same run goes on, the answer comes later
+                    if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                        continue
+                    run, self.run = self.run, Run()
+                    run.status = status
+                    self.cache = {h: age + 1 for h, age in self.cache.items() if age + 1 <= MAX_CACHED_AGE}
+                    if status == ForwardMsg.FINISHED_SUCCESSFULLY:
+                        self.widgets = run.widgets  # what the page shows now
+                        self.page_script_hash = run.page_script_hash or self.page_script_hash
+                    self._finished.put_nowait(run)
+                elif kind == "page_not_found":
+                    self.run.exceptions.append(f"page not found: {msg.page_not_found.page_name}")
+        except Exception as exc:  # the connection dropped: whoever waits hears it
+            self.closed = repr(exc)
+        else:
+            self.closed = "the server closed the connection"
+        self._finished.put_nowait(None)
+
+    async def finished(self, timeout: float) -> Run:
+        run = await asyncio.wait_for(self._finished.get(), timeout)
+        if run is None:
+            raise ConnectionError(self.closed)
+        return run
+
+    async def stroke(self, drawing_url: str, label: int | None) -> Result:
+        msg = stroke_msg(self.template["stroke"], self.page_script_hash, self.widgets, self.page_url, drawing_url,
+                         list(self.cache))
+        result = Result(sent_at=time.perf_counter())
+        await self.ws.send(msg.SerializeToString())
+        try:
+            run = await self.finished(STROKE_TIMEOUT)
+        except asyncio.TimeoutError:
+            result.error = f"no script_finished within {STROKE_TIMEOUT:.0f} s"
+            return result
+        except ConnectionError as exc:
+            result.error = f"connection lost: {exc}"
+            return result
+        result.seconds = time.perf_counter() - result.sent_at
+        result.bytes = run.bytes
+        answers = [h for h in run.headings if ANSWER.match(h)]
+        result.answer = answers[-1] if answers else None
+        if run.exceptions:
+            result.error = f"exception on the page: {run.exceptions[0]}"
+        elif run.status != 0:
+            result.error = f"script finished with status {run.status}"
+        elif result.answer is None:
+            result.error = (f"no prediction heading in the rerun (headings {run.headings}, alerts {run.alerts}, "
+                            f"{run.bytes} bytes)")
+        elif label is not None and result.answer != f"Prediction: {label}":
+            result.error = f"wrong answer: {result.answer!r} for a drawn {label}"
+        return result
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(self._reader, 5)
+            except (asyncio.TimeoutError, Exception):
+                self._reader.cancel()
+
+
+# ---------------------------------------------------------------------------------------
+# Servers: started here, or found by port; CPU and memory from /proc
+# ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(runs_dir: Path, log_path: Path, timeout: float = 90.0) -> tuple[str, subprocess.Popen]:
+    """`streamlit run app.py` on a free loopback port, serving `runs_dir`."""
+    port = free_port()
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env={**os.environ, "CNN_RUNS_DIR": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return url, proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_server(proc)
+            raise RuntimeError(f"streamlit did not start; see {log_path}")
+        time.sleep(0.2)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def listening_pid(port: int) -> int | None:
+    """The pid of the local process listening on TCP `port` (via /proc), if we may see it."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
+                inodes.add(parts[9])
+    targets = {f"socket:[{i}]" for i in inodes}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (TensorFlow's included)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) in MB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            values[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return values.get("VmRSS", float("nan")), values.get("VmHWM", float("nan"))
+
+
+def check_loopback(url: str) -> None:
+    host = urllib.parse.urlsplit(url).hostname
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"--url {url}: loopback only (127.0.0.1 or localhost)")
+
+
+# ---------------------------------------------------------------------------------------
+# The classroom
+# ---------------------------------------------------------------------------------------
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q / 100
+    lo = int(k)
+    return s[lo] + (s[min(lo + 1, len(s) - 1)] - s[lo]) * (k - lo)
+
+
+async def student(session: Session, pool: list, rng: random.Random, start: float, end: float,
+                  interval: float, results: list) -> None:
+    due = start + rng.uniform(0, interval)  # students do not all start on the same tick
+    while due < end:
+        now = time.perf_counter()
+        if due > now:
+            await asyncio.sleep(due - now)
+        late = time.perf_counter() - due > 0.1
+        url, label = rng.choice(pool)
+        result = await session.stroke(url, label)
+        result.late = late
+        results.append(result)
+        if result.error and result.error.startswith("connection lost"):
+            return
+        due += interval * rng.uniform(0.5, 1.5)
+
+
+async def calibrate(session: Session, drawings: list) -> tuple[list, list]:
+    """Send every drawing once; keep those the served model reads right."""
+    keep, dropped = [], []
+    for url, label in drawings:
+        r = await session.stroke(url, label)
+        if r.error and not r.error.startswith("wrong answer"):
+            raise RuntimeError(f"calibration stroke failed: {r.error}")
+        (dropped if r.error else keep).append((url, label) if not r.error else (label, r.answer))
+    return keep, dropped
+
+
+async def classroom(urls: list[str], sessions: int, duration: float, interval: float, drawings: list,
+                    seed: int, pids: list[int], template: dict, during=None) -> dict:
+    """Connect `sessions` tabs (spread round-robin over `urls`), calibrate, then draw for
+    `duration` seconds. `during`, if given, is an async callable run alongside the
+    drawing (the training job); its return value lands in the report."""
+    rng = random.Random(seed)
+    tabs = [Session(urls[i % len(urls)], template) for i in range(sessions)]
+    t0 = time.perf_counter()
+    gate = asyncio.Semaphore(4)  # tabs open a few at a time, as a class arriving
+
+    async def open_tab(tab):
+        async with gate:
+            run = await tab.connect()
+            if run.exceptions or "canvas" not in run.widgets:
+                raise RuntimeError(f"the Draw page did not load on {tab.base}: {run.exceptions or run.headings}")
+
+    await asyncio.gather(*(open_tab(t) for t in tabs))
+    connect_s = time.perf_counter() - t0
+    pool, dropped = [], []
+    for base in urls:  # each server loads the model on its first drawing
+        keep, drop = await calibrate(next(t for t in tabs if t.base == base.rstrip("/")), drawings)
+        pool, dropped = pool or keep, dropped or drop
+    if not pool:
+        raise RuntimeError(f"the model read none of the {len(drawings)} drawings right: {dropped[:5]}")
+
+    results: list[Result] = []
+    cpu0 = {pid: cpu_seconds(pid) for pid in pids}
+    me0 = os.times()
+    start = time.perf_counter()
+    end = start + duration
+    side = asyncio.create_task(during(end)) if during else None
+    await asyncio.gather(*(student(t, pool, random.Random(rng.random()), start, end, interval, results)
+                           for t in tabs))
+    elapsed = time.perf_counter() - start
+    cpu = {pid: cpu_seconds(pid) - cpu0[pid] for pid in pids}
+    me1 = os.times()
+    rss = {pid: rss_mb(pid) for pid in pids}
+    side_result = await side if side else None
+    await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
+
+    ok = [r for r in results if r.error is None]
+    timed = [r.seconds for r in results if r.seconds is not None]
+    report = {
+        "sessions": sessions, "urls": urls, "duration_s": round(elapsed, 1), "connect_s": round(connect_s, 1),
+        "drawings": len(drawings), "calibration_dropped": [list(d) for d in dropped],
+        "strokes": len(results), "answered_right": len(ok), "errors": len(results) - len(ok),
+        "error_samples": sorted({r.error for r in results if r.error})[:5],
+        "late_strokes": sum(r.late for r in results),
+        "strokes_per_s": round(len(results) / elapsed, 2),
+        "p50_ms": round(percentile(timed, 50) * 1000, 1), "p95_ms": round(percentile(timed, 95) * 1000, 1),
+        "p99_ms": round(percentile(timed, 99) * 1000, 1),
+        "max_ms": round(max(timed, default=float("nan")) * 1000, 1),
+        "mean_ms": round(statistics.fmean(timed) * 1000, 1) if timed else float("nan"),
+        "bytes_per_stroke": round(statistics.fmean([r.bytes for r in ok])) if ok else 0,
+        "server_cpu_s": {str(p): round(c, 2) for p, c in cpu.items()},
+        "server_cpu_ms_per_stroke": round(sum(cpu.values()) * 1000 / len(results), 1) if results and pids else None,
+        "server_cores_busy": round(sum(cpu.values()) / elapsed, 2) if pids else None,
+        "server_rss_mb": {str(p): round(r[0]) for p, r in rss.items()},
+        "server_peak_rss_mb": {str(p): round(r[1]) for p, r in rss.items()},
+        "client_cores_busy": round((me1.user - me0.user + me1.system - me0.system) / elapsed, 2),
+    }
+    if side_result is not None:
+        report["train"] = side_result
+    return report
+
+
+def print_report(r: dict) -> None:
+    print(f"\n{r['sessions']} sessions over {len(r['urls'])} server(s), {r['duration_s']} s "
+          f"(connected in {r['connect_s']} s); pool {r['drawings'] - len(r['calibration_dropped'])}"
+          f"/{r['drawings']} drawings the model reads right")
+    print(f"strokes {r['strokes']} ({r['strokes_per_s']}/s), answered right {r['answered_right']}, "
+          f"errors {r['errors']}, sent late {r['late_strokes']}")
+    print(f"latency ms: p50 {r['p50_ms']}  p95 {r['p95_ms']}  p99 {r['p99_ms']}  max {r['max_ms']}  "
+          f"(mean {r['mean_ms']})")
+    print(f"ForwardMsg bytes per stroke: {r['bytes_per_stroke']:,}")
+    if r["server_cpu_ms_per_stroke"] is not None:
+        print(f"server CPU: {r['server_cpu_ms_per_stroke']} ms per stroke, {r['server_cores_busy']} cores busy "
+              f"(per pid {r['server_cpu_s']} s); RSS MB {r['server_rss_mb']} (peak {r['server_peak_rss_mb']})")
+    print(f"client (this process) CPU: {r['client_cores_busy']} cores busy")
+    for e in r["error_samples"]:
+        print("error:", e)
+    if "train" in r:
+        t = r["train"]
+        print(f"training: {t.get('alone_images_per_s', float('nan')):,.0f} images/s alone, "
+              f"{t.get('busy_images_per_s', float('nan')):,.0f} images/s with the class drawing"
+              + (f" -> slowed {t['slowdown']:.2f}x" if t.get("slowdown") else "") + (f"; {t['error']}" if t.get("error") else ""))
+
+
+# ---------------------------------------------------------------------------------------
+# Models and drawings
+# ---------------------------------------------------------------------------------------
+
+def ensure_runs_dir(runs_dir: Path, run_id: str | None, workdir: Path) -> Path:
+    """The runs folder to serve: `runs_dir` (after training the fast default into it if it
+    holds no usable run), or with `run_id` a folder holding only that run."""
+    from cnn.store import get_run, list_runs
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    if run_id:
+        run = get_run(run_id, runs_dir)
+        only = workdir / "runs"
+        only.mkdir()
+        shutil.copytree(run.path, only / run.path.name)
+        return only
+    if not [r for r in list_runs(runs_dir) if not r.damaged]:
+        print(f"no saved run in {runs_dir}: training the fast default once (python -m cnn train) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "cnn", "train", "--name", "classroom load"], cwd=ROOT, check=True,
+                       env={**os.environ, "CNN_RUNS_DIR": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return runs_dir
+
+
+def make_drawings(n: int, seed: int) -> list[tuple[str, int]]:
+    from cnn.drawings import drawn_set
+
+    images, labels = drawn_set(n, seed=seed)
+    return [(data_url(a), int(y)) for a, y in zip(images, labels)]
+
+
+# ---------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------
+
+def run_benchmark(*, sessions: int, duration: float, urls: list[str] | None = None, runs_dir: Path | None = None,
+                  run_id: str | None = None, interval: float = 1.5, n_drawings: int = 40, seed: int = 7,
+                  server_pids: list[int] | None = None, train: bool = False, template_path: Path = TEMPLATE,
+                  quiet: bool = False) -> dict:
+    """Start a server (unless `urls`), run the classroom, return the report dict."""
+    template = load_template(template_path)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    workdir = Path(tempfile.mkdtemp(prefix="classroom-load-"))
+    proc = None
+    try:
+        if urls:
+            for u in urls:
+                check_loopback(u)
+            pids = list(server_pids or []) or [p for p in (listening_pid(urllib.parse.urlsplit(u).port or 80)
+                                                           for u in urls) if p]
+            if train:
+                raise SystemExit("--train needs the benchmark's own server (no --url)")
+        else:
+            served = ensure_runs_dir(Path(runs_dir or os.environ.get("CNN_RUNS_DIR") or ROOT / "runs"), run_id, workdir)
+            url, proc = start_server(served, workdir / "streamlit.log")
+            say(f"server {url} (pid {proc.pid}, log {workdir / 'streamlit.log'}), runs {served}")
+            urls, pids = [url], [proc.pid]
+        say(f"drawing {n_drawings} digits (seed {seed}) ...")
+        drawings = make_drawings(n_drawings, seed)
+        during = None
+        if train:
+            raise SystemExit("--train is not implemented yet")
+        say(f"{sessions} sessions, {duration:.0f} s, one stroke per ~{interval} s each ...")
+        report = asyncio.run(classroom(urls, sessions, duration, interval, drawings, seed, pids, template, during))
+        if proc is not None and proc.poll() is not None:
+            report["errors"] += 1
+            report["error_samples"].append(f"the server exited with {proc.returncode}")
+        return report
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", "-n", type=int, default=30, help="students (websocket sessions)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of drawing (after connecting)")
+    parser.add_argument("--interval", type=float, default=1.5, help="mean seconds between one student's strokes")
+    parser.add_argument("--url", action="append", help="an already running app (repeat: sessions are spread "
+                        "round-robin); default: start `streamlit run app.py` here")
+    parser.add_argument("--server-pid", type=int, action="append",
+                        help="process(es) whose CPU/RSS to report with --url (default: whoever listens on its port)")
+    parser.add_argument("--runs-dir", type=Path, help="runs folder to serve (default: $CNN_RUNS_DIR or runs/); "
+                        "the fast default is trained into it first if it holds no run")
+    parser.add_argument("--run", help="serve only this run (from --runs-dir)")
+    parser.add_argument("--drawings", type=int, default=40, help="distinct drawings (before calibration)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--train", action="store_true", help="start a training job through the Train page "
+                        "meanwhile, and compare its images/s with the same job trained alone")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--record", action="store_true", help=f"re-record {TEMPLATE.name} with Chromium and exit")
+    args = parser.parse_args()
+    if args.record:
+        from benchmarks.classroom_record import record  # noqa: PLC0415
+        record(TEMPLATE, runs_dir=args.runs_dir)
+        return
+    report = run_benchmark(sessions=args.sessions, duration=args.duration, urls=args.url, runs_dir=args.runs_dir,
+                           run_id=args.run, interval=args.interval, n_drawings=args.drawings, seed=args.seed,
+                           server_pids=args.server_pid, train=args.train)
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    sys.exit(1 if report["errors"] else 0)
+
+
+if __name__ == "__main__":
+    main()

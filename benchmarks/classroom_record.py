@@ -1,0 +1,118 @@
+"""Record what Chromium sends for the Draw page: `python benchmarks/classroom_load.py --record`.
+
+Starts `streamlit run app.py`, opens /draw in headless Chromium (Playwright), listens to
+the page's websocket, and draws two strokes with the mouse: a "1", then a bar across it.
+The BackMsgs it sent are saved to benchmarks/recorded_stroke.json:
+
+- "load": the rerun_script a tab sends when it opens /draw (no widget states yet);
+- "stroke": the rerun_script the canvas sends after the first stroke (every widget's
+  state, the canvas's value being JSON {"drawing": {"raw": fabric.js objects,
+  "data": PNG data URL}});
+- "later_stroke": the second stroke, for reference: it also reports the widgets the
+  first answer added (the two view toggles).
+
+classroom_load.py replays "load" and "stroke"; the notes in the file say what it replaces.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+NOTES = {
+    "handshake": "GET /draw sets the _streamlit_xsrf cookie; the websocket to /_stcore/stream sends "
+                 "Sec-WebSocket-Protocol: streamlit, <that cookie value> (a reconnecting tab adds its last "
+                 "session id as a third entry), with the cookie and an Origin header.",
+    "load": "replayed as is, with page_name and context_info.url set to the session's page.",
+    "stroke": "replayed with: page_script_hash = the session's (new_session.page_script_hash of its page "
+              "load); each widget id replaced by the session's widget with the same user key "
+              "($$ID-<hash>-<key>); the Model selectbox's string_value = the option the session's page "
+              "shows as default; canvas json_value: drawing.data replaced by the PNG data URL of a "
+              "280x280 RGBA drawing with a known label, drawing.raw (the fabric.js path) kept; widgets "
+              "the session's page shows that the recording did not (the view toggles after a first "
+              "answer) added at their defaults, as later_stroke shows the browser does; "
+              "context_info.url = the session's page.",
+}
+
+
+def _decoded(msg) -> str:
+    """The message as text, PNG data shortened, for people reading the file."""
+    return re.sub(r"base64,[A-Za-z0-9+/=]{40,}", lambda m: m.group(0)[:47] + "...", str(msg))
+
+
+def record(path: Path, runs_dir: Path | None = None) -> None:
+    from playwright.sync_api import expect, sync_playwright
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    from benchmarks.classroom_load import ensure_runs_dir, start_server, stop_server
+    from browser import CHROMIUM, CHROMIUM_FLAGS
+    from test_browser_draw import stroke
+
+    import os
+    work = Path(tempfile.mkdtemp(prefix="classroom-record-"))
+    served = ensure_runs_dir(Path(runs_dir or os.environ.get("CNN_RUNS_DIR") or ROOT / "runs"), None, work)
+    url, proc = start_server(served, work / "streamlit.log")
+    sent: list[bytes] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(url)  # app.py first (see tests/test_browser_draw.py)
+            expect(page.get_by_role("link", name="Draw", exact=True)).to_be_visible()
+            page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+            page.goto(f"{url}/draw")
+            surface = page.locator("canvas.upper-canvas")
+            expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=90_000)
+            answer = page.get_by_role("heading", name=re.compile(r"^Prediction: "))
+            box = surface.bounding_box()
+            stroke(page, box, [(140, 40), (138, 140), (136, 240)])
+            expect(answer).to_be_visible()
+            page.wait_for_timeout(1500)
+            stroke(page, box, [(90, 240), (140, 240), (190, 240)])
+            deadline = time.monotonic() + 30
+            while len([f for f in sent if _is_rerun(f, BackMsg)]) < 3 and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            page.wait_for_timeout(1500)
+            chromium = browser.version
+            browser.close()
+    finally:
+        stop_server(proc)
+    reruns = [f for f in sent if _is_rerun(f, BackMsg)]
+    if len(reruns) < 3:
+        raise RuntimeError(f"expected 3 rerun_script messages (load, 2 strokes), got {len(reruns)}")
+    load, first, second = reruns[:3]
+    msgs = {}
+    for name, raw in (("load", load), ("stroke", first), ("later_stroke", second)):
+        m = BackMsg()
+        m.ParseFromString(raw)
+        msgs[name] = m
+    out = {
+        "recorded_with": {"streamlit": version("streamlit"), "streamlit-drawable-canvas": version("streamlit-drawable-canvas"),
+                          "chromium": chromium},
+        "notes": NOTES,
+        **{name: base64.b64encode(raw).decode() for name, raw in (("load", load), ("stroke", first),
+                                                                   ("later_stroke", second))},
+        "decoded": {name: _decoded(m) for name, m in msgs.items()},
+    }
+    path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    print(f"recorded {path} ({len(sent)} frames sent by the page, {len(reruns)} reruns)")
+
+
+def _is_rerun(frame, BackMsg) -> bool:
+    m = BackMsg()
+    try:
+        m.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
+    except Exception:
+        return False
+    return m.WhichOneof("type") == "rerun_script"
