@@ -62,6 +62,7 @@ TEMPLATE = Path(__file__).with_name("recorded_stroke.json")
 ANSWER = re.compile(r"^Prediction: (\d)(?: or (\d)\?)?$")
 ID = re.compile(r"^\$\$ID-[0-9a-f]+-(.+)$")  # a keyed widget's id: $$ID-<hash>-<user key>
 STROKE_TIMEOUT = 60.0
+TRAIN_TIMEOUT = 600.0  # a training job (--train) must have saved its run by then
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MAX_CACHED_AGE = 2  # Streamlit's global.maxCachedMessageAge: the browser drops older cached messages
 
@@ -81,7 +82,9 @@ def load_template(path: Path = TEMPLATE) -> dict:
     BackMsg, _ = _protos()
     raw = json.loads(path.read_text())
     out = dict(raw)
-    for name in ("load", "stroke"):
+    for name in ("load", "stroke", "train_start", "train_fragment"):
+        if name not in raw:
+            continue
         msg = BackMsg()
         msg.ParseFromString(base64.b64decode(raw[name]))
         out[name] = msg
@@ -126,13 +129,14 @@ def default_state(widget_id: str, proto, ws) -> bool:
     return True
 
 
-def stroke_msg(template, page_script_hash: str, widgets: dict, page_url: str, drawing_url: str,
-               cached: list[str] = ()):
+def stroke_msg(template, page_script_hash: str, widgets: dict, page_url: str, drawing_url: str | None,
+               cached: list[str] = (), fragment_id: str | None = None):
     """The recorded stroke BackMsg, made this session's: its page hash and url, its widget
     ids (matched by user key), the selectbox value its page shows, widgets its page shows
     that the recording did not (at their defaults, as a browser reports them), the hashes
     of the ForwardMsgs it holds in its cache, and the canvas value carrying `drawing_url`
-    in place of the recorded PNG."""
+    in place of the recorded PNG. The Train page's recorded messages go through here too
+    (no drawing; a fragment rerun names the session's fragment)."""
     BackMsg, _ = _protos()
     msg = BackMsg()
     msg.CopyFrom(template)
@@ -141,6 +145,8 @@ def stroke_msg(template, page_script_hash: str, widgets: dict, page_url: str, dr
     rerun.context_info.url = page_url
     del rerun.cached_message_hashes[:]
     rerun.cached_message_hashes.extend(cached)
+    if fragment_id is not None:
+        rerun.fragment_id = fragment_id
     recorded = list(rerun.widget_states.widgets)
     del rerun.widget_states.widgets[:]
     seen = set()
@@ -151,7 +157,7 @@ def stroke_msg(template, page_script_hash: str, widgets: dict, page_url: str, dr
         widget_id, proto = widgets[key]
         seen.add(key)
         new = rerun.widget_states.widgets.add()
-        if key == "canvas":
+        if key == "canvas" and drawing_url is not None:
             value = json.loads(ws.json_value)
             value["drawing"]["data"] = drawing_url
             new.id = widget_id
@@ -205,7 +211,7 @@ class Session:
         self.ws = None
         self.page_script_hash = ""
         self.widgets: dict = {}
-        self.fragments: set = set()
+        self.fragment: tuple[str, float] | None = None  # (id, seconds) the server asked to auto-rerun
         self.cache: dict[str, int] = {}  # hash of a cacheable ForwardMsg -> runs since last used
         self.run = Run()
         self._finished: asyncio.Queue = asyncio.Queue()
@@ -261,6 +267,7 @@ class Session:
                     continue
                 if kind == "new_session":
                     self.run = Run(bytes=len(frame))  # a script run starts
+                    self.fragment = None  # the run names its auto-rerunning fragments again
                     self.run.page_script_hash = msg.new_session.page_script_hash
                 elif kind == "navigation" and msg.navigation.page_script_hash:
                     # With st.navigation the page's hash comes here: on a fresh server the first
@@ -280,16 +287,19 @@ class Session:
                     if widget and widget_key(widget[0]):
                         self.run.widgets[widget_key(widget[0])] = widget
                 elif kind == "auto_rerun":
-                    self.fragments.add((msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
+                    self.fragment = (msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
+                elif kind == "stop_auto_rerun":
+                    self.fragment = None
                 elif kind == "script_finished":
                     status = msg.script_finished
                     if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                         continue  # st.rerun(): the same run goes on, the answer comes later
-                    if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
-                        continue
                     run, self.run = self.run, Run()
                     run.status = status
-                    self.cache = {h: age + 1 for h, age in self.cache.items() if age + 1 <= MAX_CACHED_AGE}
+                    if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                        self.widgets.update(run.widgets)  # a fragment redraws its own part only
+                    else:
+                        self.cache = {h: age + 1 for h, age in self.cache.items() if age + 1 <= MAX_CACHED_AGE}
                     if status == ForwardMsg.FINISHED_SUCCESSFULLY:
                         self.widgets = run.widgets  # what the page shows now
                         self.page_script_hash = run.page_script_hash or self.page_script_hash
@@ -307,6 +317,13 @@ class Session:
         if run is None:
             raise ConnectionError(self.closed)
         return run
+
+    async def replay(self, name: str, fragment_id: str | None = None) -> Run:
+        """Send the recorded message `name` made this session's; the run it causes."""
+        msg = stroke_msg(self.template[name], self.page_script_hash, self.widgets, self.page_url, None,
+                         list(self.cache), fragment_id)
+        await self.ws.send(msg.SerializeToString())
+        return await self.finished(STROKE_TIMEOUT)
 
     async def stroke(self, drawing_url: str, label: int | None) -> Result:
         msg = stroke_msg(self.template["stroke"], self.page_script_hash, self.widgets, self.page_url, drawing_url,
@@ -447,10 +464,10 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[min(lo + 1, len(s) - 1)] - s[lo]) * (k - lo)
 
 
-async def student(session: Session, pool: list, rng: random.Random, start: float, end: float,
+async def student(session: Session, pool: list, rng: random.Random, start: float, more,
                   interval: float, results: list) -> None:
     due = start + rng.uniform(0, interval)  # students do not all start on the same tick
-    while due < end:
+    while more(due):
         now = time.perf_counter()
         if due > now:
             await asyncio.sleep(due - now)
@@ -462,6 +479,44 @@ async def student(session: Session, pool: list, rng: random.Random, start: float
         if result.error and result.error.startswith("connection lost"):
             return
         due += interval * rng.uniform(0.5, 1.5)
+
+
+async def teach(base: str, template: dict, runs_dir: Path, say) -> dict:
+    """A teacher's tab on /train: press Start (the recorded form: the fast default), then
+    rerun the live fragment whenever the server asks (every 0.5 s), as the browser does,
+    until the job has saved its run. Returns the saved run.json's images_per_s (training
+    throughput, validation excluded) and how long the job took."""
+    before = {p.name for p in runs_dir.iterdir()}
+    tab = Session(base, template, page="train")
+    run = await tab.connect()
+    if "start" not in tab.widgets:
+        raise RuntimeError(f"the Train page shows no Start button: {run.exceptions or run.alerts}")
+    started = time.perf_counter()
+    run = await tab.replay("train_start")
+    if run.exceptions:
+        raise RuntimeError(f"pressing Start failed: {run.exceptions}")
+    fragment_runs = 0
+    try:
+        while time.perf_counter() - started < TRAIN_TIMEOUT:
+            new = [p for p in runs_dir.iterdir() if p.name not in before and (p / "run.json").exists()]
+            if new:
+                meta = json.loads((new[0] / "run.json").read_text())
+                return {"images_per_s": meta["images_per_s"], "job_s": round(time.perf_counter() - started, 1),
+                        "train_s": round(meta["train_seconds"], 1), "status": meta["status"],
+                        "test_accuracy": meta["test"].get("accuracy"), "fragment_reruns": fragment_runs}
+            if tab.fragment is None:
+                await asyncio.sleep(0.5)  # between the job's end and its saved run: no fragment
+                continue
+            fragment_id, interval = tab.fragment
+            sent = time.perf_counter()
+            run = await tab.replay("train_fragment", fragment_id)
+            fragment_runs += 1
+            if run.exceptions:
+                raise RuntimeError(f"the Train page's live view failed: {run.exceptions}")
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - sent)))
+        raise RuntimeError(f"the training job saved no run within {TRAIN_TIMEOUT:.0f} s")
+    finally:
+        await tab.close()
 
 
 async def calibrate(session: Session, drawings: list) -> tuple[list, list]:
@@ -476,10 +531,12 @@ async def calibrate(session: Session, drawings: list) -> tuple[list, list]:
 
 
 async def classroom(urls: list[str], sessions: int, duration: float, interval: float, drawings: list,
-                    seed: int, pids: list[int], template: dict, during=None) -> dict:
+                    seed: int, pids: list[int], template: dict, train_runs: Path | None = None,
+                    say=print) -> dict:
     """Connect `sessions` tabs (spread round-robin over `urls`), calibrate, then draw for
-    `duration` seconds. `during`, if given, is an async callable run alongside the
-    drawing (the training job); its return value lands in the report."""
+    `duration` seconds. With `train_runs` (the served runs folder), a teacher first
+    trains alone (the students' tabs open but idle), then again while the students draw;
+    they draw until that job has saved its run, if it outlasts `duration`."""
     rng = random.Random(seed)
     tabs = [Session(urls[i % len(urls)], template) for i in range(sessions)]
     t0 = time.perf_counter()
@@ -499,20 +556,28 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
         pool, dropped = pool or keep, dropped or drop
     if not pool:
         raise RuntimeError(f"the model read none of the {len(drawings)} drawings right: {dropped[:5]}")
+    alone = None
+    if train_runs is not None:
+        say("training alone (the fast default, started with the Train page's Start button) ...")
+        alone = await teach(urls[0], template, train_runs, say)
+        say(f"  alone: {alone['images_per_s']:,.0f} images/s; now with {sessions} students drawing ...")
 
     results: list[Result] = []
     cpu0 = {pid: cpu_seconds(pid) for pid in pids}
     me0 = os.times()
     start = time.perf_counter()
-    end = start + duration
-    side = asyncio.create_task(during(end)) if during else None
-    await asyncio.gather(*(student(t, pool, random.Random(rng.random()), start, end, interval, results)
+    side = asyncio.create_task(teach(urls[0], template, train_runs, say)) if train_runs is not None else None
+
+    def more(now: float) -> bool:  # students draw for `duration`, and on while the job lasts
+        return now < start + duration or (side is not None and not side.done() and now < start + TRAIN_TIMEOUT)
+
+    await asyncio.gather(*(student(t, pool, random.Random(rng.random()), start, more, interval, results)
                            for t in tabs))
     elapsed = time.perf_counter() - start
     cpu = {pid: cpu_seconds(pid) - cpu0[pid] for pid in pids}
     me1 = os.times()
     rss = {pid: rss_mb(pid) for pid in pids}
-    side_result = await side if side else None
+    busy = await side if side else None
     await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
 
     ok = [r for r in results if r.error is None]
@@ -536,8 +601,9 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
         "server_peak_rss_mb": {str(p): round(r[1]) for p, r in rss.items()},
         "client_cores_busy": round((me1.user - me0.user + me1.system - me0.system) / elapsed, 2),
     }
-    if side_result is not None:
-        report["train"] = side_result
+    if busy is not None:
+        report["train"] = {"alone": alone, "with_students": busy,
+                           "slowdown": round(alone["images_per_s"] / busy["images_per_s"], 2)}
     return report
 
 
@@ -551,16 +617,17 @@ def print_report(r: dict) -> None:
           f"(mean {r['mean_ms']})")
     print(f"ForwardMsg bytes per stroke: {r['bytes_per_stroke']:,}")
     if r["server_cpu_ms_per_stroke"] is not None:
-        print(f"server CPU: {r['server_cpu_ms_per_stroke']} ms per stroke, {r['server_cores_busy']} cores busy "
+        print(f"server CPU: {r['server_cpu_ms_per_stroke']} ms per stroke"
+              f"{' (the training job included)' if 'train' in r else ''}, {r['server_cores_busy']} cores busy "
               f"(per pid {r['server_cpu_s']} s); RSS MB {r['server_rss_mb']} (peak {r['server_peak_rss_mb']})")
     print(f"client (this process) CPU: {r['client_cores_busy']} cores busy")
     for e in r["error_samples"]:
         print("error:", e)
     if "train" in r:
-        t = r["train"]
-        print(f"training: {t.get('alone_images_per_s', float('nan')):,.0f} images/s alone, "
-              f"{t.get('busy_images_per_s', float('nan')):,.0f} images/s with the class drawing"
-              + (f" -> slowed {t['slowdown']:.2f}x" if t.get("slowdown") else "") + (f"; {t['error']}" if t.get("error") else ""))
+        a, b = r["train"]["alone"], r["train"]["with_students"]
+        print(f"training (fast default via the Train page, run.json images_per_s): {a['images_per_s']:,.0f} "
+              f"images/s alone ({a['job_s']} s), {b['images_per_s']:,.0f} images/s with the class drawing "
+              f"({b['job_s']} s) -> slowed {r['train']['slowdown']:.2f}x")
 
 
 # ---------------------------------------------------------------------------------------
@@ -616,16 +683,20 @@ def run_benchmark(*, sessions: int, duration: float, urls: list[str] | None = No
                 raise SystemExit("--train needs the benchmark's own server (no --url)")
         else:
             served = ensure_runs_dir(Path(runs_dir or os.environ.get("CNN_RUNS_DIR") or ROOT / "runs"), run_id, workdir)
+            if train:  # the jobs save runs: serve a copy of the students' model only, marked the class model
+                from cnn.store import best_run, set_class_model
+                model = best_run(served)
+                if run_id is None:
+                    served = ensure_runs_dir(served, model.id, workdir)
+                set_class_model(model.id, served)
             url, proc = start_server(served, workdir / "streamlit.log")
             say(f"server {url} (pid {proc.pid}, log {workdir / 'streamlit.log'}), runs {served}")
             urls, pids = [url], [proc.pid]
         say(f"drawing {n_drawings} digits (seed {seed}) ...")
         drawings = make_drawings(n_drawings, seed)
-        during = None
-        if train:
-            raise SystemExit("--train is not implemented yet")
         say(f"{sessions} sessions, {duration:.0f} s, one stroke per ~{interval} s each ...")
-        report = asyncio.run(classroom(urls, sessions, duration, interval, drawings, seed, pids, template, during))
+        report = asyncio.run(classroom(urls, sessions, duration, interval, drawings, seed, pids, template,
+                                       served if train else None, say))
         if proc is not None and proc.poll() is not None:
             report["errors"] += 1
             report["error_samples"].append(f"the server exited with {proc.returncode}")

@@ -9,7 +9,11 @@ The BackMsgs it sent are saved to benchmarks/recorded_stroke.json:
   state, the canvas's value being JSON {"drawing": {"raw": fabric.js objects,
   "data": PNG data URL}});
 - "later_stroke": the second stroke, for reference: it also reports the widgets the
-  first answer added (the two view toggles).
+  first answer added (the two view toggles);
+- "train_start": on /train (a new tab), the rerun_script the "Start training" button
+  sends (the form's every widget, the button's trigger_value);
+- "train_fragment": the rerun_script of the Train page's live fragment, which the
+  browser sends every 0.5 s while the job runs (fragment_id, is_auto_rerun).
 
 classroom_load.py replays "load" and "stroke"; the notes in the file say what it replaces.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import sys
 import tempfile
@@ -42,6 +47,10 @@ NOTES = {
               "the session's page shows that the recording did not (the view toggles after a first "
               "answer) added at their defaults, as later_stroke shows the browser does; "
               "context_info.url = the session's page.",
+    "train_start": "replayed (with --train) by a teacher session on /train like stroke: page hash, widget "
+                   "ids by user key, page url; the form's values as recorded (the fast default preset).",
+    "train_fragment": "replayed every auto_rerun interval while the job runs, like train_start, with "
+                      "fragment_id = the one the session's last auto_rerun ForwardMsg named.",
 }
 
 
@@ -58,9 +67,12 @@ def record(path: Path, runs_dir: Path | None = None) -> None:
     from browser import CHROMIUM, CHROMIUM_FLAGS
     from test_browser_draw import stroke
 
-    import os
     work = Path(tempfile.mkdtemp(prefix="classroom-record-"))
-    served = ensure_runs_dir(Path(runs_dir or os.environ.get("CNN_RUNS_DIR") or ROOT / "runs"), None, work)
+    from cnn.store import best_run
+
+    source = ensure_runs_dir(Path(runs_dir or os.environ.get("CNN_RUNS_DIR") or ROOT / "runs"), None, work)
+    # A copy holding the best run only: the Start click below must not save a run into yours.
+    served = ensure_runs_dir(source, best_run(source).id, work)
     url, proc = start_server(served, work / "streamlit.log")
     sent: list[bytes] = []
     try:
@@ -84,6 +96,18 @@ def record(path: Path, runs_dir: Path | None = None) -> None:
             while len([f for f in sent if _is_rerun(f, BackMsg)]) < 3 and time.monotonic() < deadline:
                 page.wait_for_timeout(200)
             page.wait_for_timeout(1500)
+            n_draw = len(sent)
+            page.goto(f"{url}/train")  # the teacher's tab
+            start = page.get_by_role("button", name="Start training")
+            expect(start).to_be_enabled(timeout=90_000)
+            page.wait_for_timeout(1000)
+            start.click()
+            expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=90_000)
+            deadline = time.monotonic() + 30
+            while len(_fragment_reruns(sent[n_draw:], BackMsg)) < 2 and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            page.get_by_role("button", name="Stop").click()
+            page.wait_for_timeout(1000)
             chromium = browser.version
             browser.close()
     finally:
@@ -92,21 +116,34 @@ def record(path: Path, runs_dir: Path | None = None) -> None:
     if len(reruns) < 3:
         raise RuntimeError(f"expected 3 rerun_script messages (load, 2 strokes), got {len(reruns)}")
     load, first, second = reruns[:3]
-    msgs = {}
-    for name, raw in (("load", load), ("stroke", first), ("later_stroke", second)):
-        m = BackMsg()
-        m.ParseFromString(raw)
-        msgs[name] = m
+    train = sent[n_draw:]
+    starts = [f for f in train if _is_rerun(f, BackMsg) and "-start\"" in str(_parse(f, BackMsg))
+              and _parse(f, BackMsg).rerun_script.page_name != "train" and not _parse(f, BackMsg).rerun_script.fragment_id]
+    fragments = _fragment_reruns(train, BackMsg)
+    if not starts or not fragments:
+        raise RuntimeError(f"on /train: {len(starts)} Start reruns, {len(fragments)} fragment reruns recorded")
+    recorded = (("load", load), ("stroke", first), ("later_stroke", second), ("train_start", starts[0]),
+                ("train_fragment", fragments[0]))
+    msgs = {name: _parse(raw, BackMsg) for name, raw in recorded}
     out = {
         "recorded_with": {"streamlit": version("streamlit"), "streamlit-drawable-canvas": version("streamlit-drawable-canvas"),
                           "chromium": chromium},
         "notes": NOTES,
-        **{name: base64.b64encode(raw).decode() for name, raw in (("load", load), ("stroke", first),
-                                                                   ("later_stroke", second))},
+        **{name: base64.b64encode(raw).decode() for name, raw in recorded},
         "decoded": {name: _decoded(m) for name, m in msgs.items()},
     }
     path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(f"recorded {path} ({len(sent)} frames sent by the page, {len(reruns)} reruns)")
+
+
+def _parse(frame, BackMsg):
+    m = BackMsg()
+    m.ParseFromString(frame if isinstance(frame, bytes) else frame.encode())
+    return m
+
+
+def _fragment_reruns(frames, BackMsg) -> list:
+    return [f for f in frames if _is_rerun(f, BackMsg) and _parse(f, BackMsg).rerun_script.fragment_id]
 
 
 def _is_rerun(frame, BackMsg) -> bool:
