@@ -532,7 +532,7 @@ async def calibrate(session: Session, drawings: list) -> tuple[list, list]:
 
 async def classroom(urls: list[str], sessions: int, duration: float, interval: float, drawings: list,
                     seed: int, pids: list[int], template: dict, train_runs: Path | None = None,
-                    say=print) -> dict:
+                    say=print, cold_start: bool = False) -> dict:
     """Connect `sessions` tabs (spread round-robin over `urls`), calibrate, then draw for
     `duration` seconds. With `train_runs` (the served runs folder), a teacher first
     trains alone (the students' tabs open but idle), then again while the students draw;
@@ -542,13 +542,29 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
     t0 = time.perf_counter()
     gate = asyncio.Semaphore(4)  # tabs open a few at a time, as a class arriving
 
-    async def open_tab(tab):
+    async def open_tab(tab) -> tuple[Session, str | None]:
         async with gate:
-            run = await tab.connect()
+            try:
+                run = await tab.connect()
+            except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+                return tab, f"the Draw page did not load on {tab.base}: {exc!r}"
             if run.exceptions or "canvas" not in run.widgets:
-                raise RuntimeError(f"the Draw page did not load on {tab.base}: {run.exceptions or run.headings}")
+                return tab, f"the Draw page did not load on {tab.base}: {run.exceptions or run.headings}"
+            return tab, None
 
-    await asyncio.gather(*(open_tab(t) for t in tabs))
+    waves = [tabs]
+    if not cold_start:  # the teacher opens the app first (as tests/test_browser_draw.py does), then the class
+        first = list({t.base: t for t in reversed(tabs)}.values())
+        waves = [first, [t for t in tabs if t not in first]]
+    opened = []
+    for wave in waves:
+        opened += await asyncio.gather(*(open_tab(t) for t in wave))
+    load_errors = [e for _, e in opened if e]
+    failed = [t for t, e in opened if e]
+    tabs = [t for t in tabs if t not in failed]
+    await asyncio.gather(*(t.close() for t in failed), return_exceptions=True)
+    if not tabs:
+        raise RuntimeError(f"no tab could open the Draw page: {load_errors[:3]}")
     connect_s = time.perf_counter() - t0
     pool, dropped = [], []
     for base in urls:  # each server loads the model on its first drawing
@@ -581,12 +597,13 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
     await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
 
     ok = [r for r in results if r.error is None]
+    errors = [r.error for r in results if r.error] + load_errors
     timed = [r.seconds for r in results if r.seconds is not None]
     report = {
         "sessions": sessions, "urls": urls, "duration_s": round(elapsed, 1), "connect_s": round(connect_s, 1),
         "drawings": len(drawings), "calibration_dropped": [list(d) for d in dropped],
-        "strokes": len(results), "answered_right": len(ok), "errors": len(results) - len(ok),
-        "error_samples": sorted({r.error for r in results if r.error})[:5],
+        "strokes": len(results), "answered_right": len(ok), "errors": len(errors), "load_errors": len(load_errors),
+        "error_samples": sorted(set(errors))[:5],
         "late_strokes": sum(r.late for r in results),
         "strokes_per_s": round(len(results) / elapsed, 2),
         "p50_ms": round(percentile(timed, 50) * 1000, 1), "p95_ms": round(percentile(timed, 95) * 1000, 1),
@@ -612,7 +629,8 @@ def print_report(r: dict) -> None:
           f"(connected in {r['connect_s']} s); pool {r['drawings'] - len(r['calibration_dropped'])}"
           f"/{r['drawings']} drawings the model reads right")
     print(f"strokes {r['strokes']} ({r['strokes_per_s']}/s), answered right {r['answered_right']}, "
-          f"errors {r['errors']}, sent late {r['late_strokes']}")
+          f"errors {r['errors']} (tabs that could not open the page: {r['load_errors']}), "
+          f"sent late {r['late_strokes']}")
     print(f"latency ms: p50 {r['p50_ms']}  p95 {r['p95_ms']}  p99 {r['p99_ms']}  max {r['max_ms']}  "
           f"(mean {r['mean_ms']})")
     print(f"ForwardMsg bytes per stroke: {r['bytes_per_stroke']:,}")
@@ -623,6 +641,8 @@ def print_report(r: dict) -> None:
     print(f"client (this process) CPU: {r['client_cores_busy']} cores busy")
     for e in r["error_samples"]:
         print("error:", e)
+    if r.get("server_log"):
+        print("server log (kept):", r["server_log"])
     if "train" in r:
         a, b = r["train"]["alone"], r["train"]["with_students"]
         print(f"training (fast default via the Train page, run.json images_per_s): {a['images_per_s']:,.0f} "
@@ -667,12 +687,12 @@ def make_drawings(n: int, seed: int) -> list[tuple[str, int]]:
 def run_benchmark(*, sessions: int, duration: float, urls: list[str] | None = None, runs_dir: Path | None = None,
                   run_id: str | None = None, interval: float = 1.5, n_drawings: int = 40, seed: int = 7,
                   server_pids: list[int] | None = None, train: bool = False, template_path: Path = TEMPLATE,
-                  quiet: bool = False) -> dict:
+                  quiet: bool = False, cold_start: bool = False) -> dict:
     """Start a server (unless `urls`), run the classroom, return the report dict."""
     template = load_template(template_path)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     workdir = Path(tempfile.mkdtemp(prefix="classroom-load-"))
-    proc = None
+    proc = report = None
     try:
         if urls:
             for u in urls:
@@ -696,15 +716,18 @@ def run_benchmark(*, sessions: int, duration: float, urls: list[str] | None = No
         drawings = make_drawings(n_drawings, seed)
         say(f"{sessions} sessions, {duration:.0f} s, one stroke per ~{interval} s each ...")
         report = asyncio.run(classroom(urls, sessions, duration, interval, drawings, seed, pids, template,
-                                       served if train else None, say))
+                                       served if train else None, say, cold_start))
         if proc is not None and proc.poll() is not None:
             report["errors"] += 1
             report["error_samples"].append(f"the server exited with {proc.returncode}")
+        if proc is not None and report["errors"]:
+            report["server_log"] = str(workdir / "streamlit.log")  # kept: the tracebacks are there
         return report
     finally:
         if proc is not None:
             stop_server(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if report is None or not report["errors"] or proc is None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
@@ -723,6 +746,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--train", action="store_true", help="start a training job through the Train page "
                         "meanwhile, and compare its images/s with the same job trained alone")
+    parser.add_argument("--cold-start", action="store_true", help="open every tab at once, even the first "
+                        "on a fresh server (default: one tab per server first, then the others)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--record", action="store_true", help=f"re-record {TEMPLATE.name} with Chromium and exit")
     args = parser.parse_args()
@@ -732,7 +757,7 @@ def main() -> None:
         return
     report = run_benchmark(sessions=args.sessions, duration=args.duration, urls=args.url, runs_dir=args.runs_dir,
                            run_id=args.run, interval=args.interval, n_drawings=args.drawings, seed=args.seed,
-                           server_pids=args.server_pid, train=args.train)
+                           server_pids=args.server_pid, train=args.train, cold_start=args.cold_start)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
