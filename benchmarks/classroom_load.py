@@ -187,6 +187,7 @@ class Result:
     answer: str | None = None
     error: str | None = None
     late: bool = False
+    base: str = ""
 
 
 @dataclass
@@ -475,6 +476,7 @@ async def student(session: Session, pool: list, rng: random.Random, start: float
         url, label = rng.choice(pool)
         result = await session.stroke(url, label)
         result.late = late
+        result.base = session.base
         results.append(result)
         if result.error and result.error.startswith("connection lost"):
             return
@@ -566,10 +568,11 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
     if not tabs:
         raise RuntimeError(f"no tab could open the Draw page: {load_errors[:3]}")
     connect_s = time.perf_counter() - t0
-    pool, dropped = [], []
-    for base in urls:  # each server loads the model on its first drawing
-        keep, drop = await calibrate(next(t for t in tabs if t.base == base.rstrip("/")), drawings)
-        pool, dropped = pool or keep, dropped or drop
+    pool, dropped = list(drawings), []
+    for base in dict.fromkeys(t.base for t in tabs):  # each server loads the model on its first drawing
+        keep, drop = await calibrate(next(t for t in tabs if t.base == base), drawings)
+        pool = [d for d in pool if d in keep]  # right on every server
+        dropped += [d for d in drop if d not in dropped]
     if not pool:
         raise RuntimeError(f"the model read none of the {len(drawings)} drawings right: {dropped[:5]}")
     alone = None
@@ -611,6 +614,11 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
         "max_ms": round(max(timed, default=float("nan")) * 1000, 1),
         "mean_ms": round(statistics.fmean(timed) * 1000, 1) if timed else float("nan"),
         "bytes_per_stroke": round(statistics.fmean([r.bytes for r in ok])) if ok else 0,
+        "per_url": {base: {"strokes": len(rs), "errors": sum(r.error is not None for r in rs),
+                           "p50_ms": round(percentile([r.seconds for r in rs if r.seconds is not None], 50) * 1000, 1),
+                           "p95_ms": round(percentile([r.seconds for r in rs if r.seconds is not None], 95) * 1000, 1)}
+                    for base in dict.fromkeys(r.base for r in results)
+                    for rs in [[r for r in results if r.base == base]]},
         "server_cpu_s": {str(p): round(c, 2) for p, c in cpu.items()},
         "server_cpu_ms_per_stroke": round(sum(cpu.values()) * 1000 / len(results), 1) if results and pids else None,
         "server_cores_busy": round(sum(cpu.values()) / elapsed, 2) if pids else None,
@@ -633,6 +641,9 @@ def print_report(r: dict) -> None:
           f"sent late {r['late_strokes']}")
     print(f"latency ms: p50 {r['p50_ms']}  p95 {r['p95_ms']}  p99 {r['p99_ms']}  max {r['max_ms']}  "
           f"(mean {r['mean_ms']})")
+    if len(r["per_url"]) > 1:
+        for base, u in r["per_url"].items():
+            print(f"  {base}: {u['strokes']} strokes, {u['errors']} errors, p50 {u['p50_ms']} ms, p95 {u['p95_ms']} ms")
     print(f"ForwardMsg bytes per stroke: {r['bytes_per_stroke']:,}")
     if r["server_cpu_ms_per_stroke"] is not None:
         print(f"server CPU: {r['server_cpu_ms_per_stroke']} ms per stroke"
