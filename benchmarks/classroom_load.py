@@ -437,6 +437,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat): with the server's and our
+    own, it shows how much of the machine other work took during the run."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / CLK_TCK
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) in MB."""
     values = {}
@@ -504,6 +512,7 @@ async def teach(base: str, template: dict, runs_dir: Path, say) -> dict:
             if new:
                 meta = json.loads((new[0] / "run.json").read_text())
                 return {"images_per_s": meta["images_per_s"], "job_s": round(time.perf_counter() - started, 1),
+                        "started": started, "ended": time.perf_counter(),
                         "train_s": round(meta["train_seconds"], 1), "status": meta["status"],
                         "test_accuracy": meta["test"].get("accuracy"), "fragment_reruns": fragment_runs}
             if tab.fragment is None:
@@ -584,6 +593,7 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
     results: list[Result] = []
     cpu0 = {pid: cpu_seconds(pid) for pid in pids}
     me0 = os.times()
+    machine0 = machine_busy_seconds()
     start = time.perf_counter()
     side = asyncio.create_task(teach(urls[0], template, train_runs, say)) if train_runs is not None else None
 
@@ -595,6 +605,7 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
     elapsed = time.perf_counter() - start
     cpu = {pid: cpu_seconds(pid) - cpu0[pid] for pid in pids}
     me1 = os.times()
+    machine = machine_busy_seconds() - machine0
     rss = {pid: rss_mb(pid) for pid in pids}
     busy = await side if side else None
     await asyncio.gather(*(t.close() for t in tabs), return_exceptions=True)
@@ -625,10 +636,17 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
         "server_rss_mb": {str(p): round(r[0]) for p, r in rss.items()},
         "server_peak_rss_mb": {str(p): round(r[1]) for p, r in rss.items()},
         "client_cores_busy": round((me1.user - me0.user + me1.system - me0.system) / elapsed, 2),
+        "machine_cores_busy": round(machine / elapsed, 2), "cores": os.cpu_count(),
+        "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
     }
     if busy is not None:
+        during = [r.seconds for r in results if r.seconds is not None and busy["started"] <= r.sent_at < busy["ended"]]
         report["train"] = {"alone": alone, "with_students": busy,
-                           "slowdown": round(alone["images_per_s"] / busy["images_per_s"], 2)}
+                           "slowdown": round(alone["images_per_s"] / busy["images_per_s"], 2),
+                           "strokes_during_job": len(during),
+                           "p50_ms_during_job": round(percentile(during, 50) * 1000, 1),
+                           "p95_ms_during_job": round(percentile(during, 95) * 1000, 1),
+                           "p99_ms_during_job": round(percentile(during, 99) * 1000, 1)}
     return report
 
 
@@ -649,7 +667,8 @@ def print_report(r: dict) -> None:
         print(f"server CPU: {r['server_cpu_ms_per_stroke']} ms per stroke"
               f"{' (the training job included)' if 'train' in r else ''}, {r['server_cores_busy']} cores busy "
               f"(per pid {r['server_cpu_s']} s); RSS MB {r['server_rss_mb']} (peak {r['server_peak_rss_mb']})")
-    print(f"client (this process) CPU: {r['client_cores_busy']} cores busy")
+    print(f"client (this process) CPU: {r['client_cores_busy']} cores busy; the whole machine: "
+          f"{r['machine_cores_busy']} of {r['cores']} cores busy (load average {' '.join(r['loadavg_end'])})")
     for e in r["error_samples"]:
         print("error:", e)
     if r.get("server_log"):
@@ -659,6 +678,9 @@ def print_report(r: dict) -> None:
         print(f"training (fast default via the Train page, run.json images_per_s): {a['images_per_s']:,.0f} "
               f"images/s alone ({a['job_s']} s), {b['images_per_s']:,.0f} images/s with the class drawing "
               f"({b['job_s']} s) -> slowed {r['train']['slowdown']:.2f}x")
+        t = r["train"]
+        print(f"strokes sent while the job ran: {t['strokes_during_job']}, p50 {t['p50_ms_during_job']} ms, "
+              f"p95 {t['p95_ms_during_job']} ms, p99 {t['p99_ms_during_job']} ms")
 
 
 # ---------------------------------------------------------------------------------------
