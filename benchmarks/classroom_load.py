@@ -188,6 +188,7 @@ class Result:
     error: str | None = None
     late: bool = False
     base: str = ""
+    refs: int = 0
 
 
 @dataclass
@@ -213,7 +214,7 @@ class Session:
         self.page_script_hash = ""
         self.widgets: dict = {}
         self.fragment: tuple[str, float] | None = None  # (id, seconds) the server asked to auto-rerun
-        self.cache: dict[str, int] = {}  # hash of a cacheable ForwardMsg -> runs since last used
+        self.cache: dict[str, list] = {}  # hash of a cacheable ForwardMsg -> [runs since last used, the msg]
         self.run = Run()
         self._finished: asyncio.Queue = asyncio.Queue()
         self._reader = None
@@ -259,13 +260,14 @@ class Session:
                 self.run.bytes += len(frame)
                 kind = msg.WhichOneof("type")
                 if msg.metadata.cacheable:  # the browser keeps these; the server may then send a ref_hash
-                    self.cache[msg.hash] = 0
-                if kind == "ref_hash":
+                    self.cache[msg.hash] = [0, msg]
+                if kind == "ref_hash":  # an element this client holds: read it from the cache, as the browser does
+                    self.run.refs += 1
                     if msg.ref_hash not in self.cache:
                         self.run.exceptions.append(f"ref_hash to a message this client never got: {msg.ref_hash}")
-                    self.cache[msg.ref_hash] = 0
-                    self.run.refs += 1
-                    continue
+                        continue
+                    self.cache[msg.ref_hash][0] = 0
+                    msg, kind = self.cache[msg.ref_hash][1], "delta"
                 if kind == "new_session":
                     self.run = Run(bytes=len(frame))  # a script run starts
                     self.fragment = None  # the run names its auto-rerunning fragments again
@@ -300,7 +302,7 @@ class Session:
                     if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
                         self.widgets.update(run.widgets)  # a fragment redraws its own part only
                     else:
-                        self.cache = {h: age + 1 for h, age in self.cache.items() if age + 1 <= MAX_CACHED_AGE}
+                        self.cache = {h: [age + 1, m] for h, (age, m) in self.cache.items() if age + 1 <= MAX_CACHED_AGE}
                     if status == ForwardMsg.FINISHED_SUCCESSFULLY:
                         self.widgets = run.widgets  # what the page shows now
                         self.page_script_hash = run.page_script_hash or self.page_script_hash
@@ -319,14 +321,24 @@ class Session:
             raise ConnectionError(self.closed)
         return run
 
+    def _drain(self) -> None:
+        """Forget runs that finished after their sender stopped waiting (a timed-out stroke),
+        so the next message is matched with its own run."""
+        while not self._finished.empty():
+            if self._finished.get_nowait() is None:
+                self._finished.put_nowait(None)  # the connection is gone: keep saying so
+                return
+
     async def replay(self, name: str, fragment_id: str | None = None) -> Run:
         """Send the recorded message `name` made this session's; the run it causes."""
+        self._drain()
         msg = stroke_msg(self.template[name], self.page_script_hash, self.widgets, self.page_url, None,
                          list(self.cache), fragment_id)
         await self.ws.send(msg.SerializeToString())
         return await self.finished(STROKE_TIMEOUT)
 
     async def stroke(self, drawing_url: str, label: int | None) -> Result:
+        self._drain()
         msg = stroke_msg(self.template["stroke"], self.page_script_hash, self.widgets, self.page_url, drawing_url,
                          list(self.cache))
         result = Result(sent_at=time.perf_counter())
@@ -341,6 +353,7 @@ class Session:
             return result
         result.seconds = time.perf_counter() - result.sent_at
         result.bytes = run.bytes
+        result.refs = run.refs
         answers = [h for h in run.headings if ANSWER.match(h)]
         result.answer = answers[-1] if answers else None
         if run.exceptions:
@@ -625,6 +638,7 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
         "max_ms": round(max(timed, default=float("nan")) * 1000, 1),
         "mean_ms": round(statistics.fmean(timed) * 1000, 1) if timed else float("nan"),
         "bytes_per_stroke": round(statistics.fmean([r.bytes for r in ok])) if ok else 0,
+        "cached_elements_per_stroke": round(statistics.fmean([r.refs for r in ok]), 2) if ok else 0,
         "per_url": {base: {"strokes": len(rs), "errors": sum(r.error is not None for r in rs),
                            "p50_ms": round(percentile([r.seconds for r in rs if r.seconds is not None], 50) * 1000, 1),
                            "p95_ms": round(percentile([r.seconds for r in rs if r.seconds is not None], 95) * 1000, 1)}
@@ -662,7 +676,8 @@ def print_report(r: dict) -> None:
     if len(r["per_url"]) > 1:
         for base, u in r["per_url"].items():
             print(f"  {base}: {u['strokes']} strokes, {u['errors']} errors, p50 {u['p50_ms']} ms, p95 {u['p95_ms']} ms")
-    print(f"ForwardMsg bytes per stroke: {r['bytes_per_stroke']:,}")
+    print(f"ForwardMsg bytes per stroke: {r['bytes_per_stroke']:,} (elements sent as a reference to the "
+          f"client's cache: {r['cached_elements_per_stroke']} per stroke)")
     if r["server_cpu_ms_per_stroke"] is not None:
         print(f"server CPU: {r['server_cpu_ms_per_stroke']} ms per stroke"
               f"{' (the training job included)' if 'train' in r else ''}, {r['server_cores_busy']} cores busy "
