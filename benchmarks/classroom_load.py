@@ -10,14 +10,16 @@ Unlike benchmarks/load_test.py (in-process, no server), every stroke here goes t
 `streamlit run app.py` the way a browser's does: a websocket to /_stcore/stream with the
 XSRF token in Sec-WebSocket-Protocol, BackMsg protobufs up, ForwardMsg protobufs down.
 What a browser sends was recorded once with Chromium (--record) into
-benchmarks/recorded_stroke.json; each session replays it with its own widget ids and a
-different drawing of a known digit (see Replay below).
+benchmarks/recorded_stroke.json; each session replays it with its own page hash, widget
+ids and cache hashes and a different drawing of a known digit (the file's "notes" say
+exactly what is replaced; stroke_msg does it).
 
 Each session connects like a browser tab (GET /draw for the XSRF cookie, websocket, the
 initial rerun of the Draw page), then sends strokes on a jittered clock (mean one per
 --interval seconds, uniform 0.5x-1.5x; at most one stroke in flight per session: a stroke
-falls due while the previous answer is out is sent when the answer comes, and counted
-as late). A stroke is timed from sending its BackMsg to the rerun's ForwardMsg
+that falls due while the previous answer is still out is sent when the answer comes, and
+counted as late).  One tab per server opens first, then the rest (--cold-start: all at
+once). A stroke is timed from sending its BackMsg to the rerun's ForwardMsg
 script_finished, and counts as answered only if that rerun drew the heading
 "Prediction: <the drawing's digit>". Before timing, one session sends every drawing
 once and the pool keeps only the drawings the served model reads right ("calibration"),
@@ -25,10 +27,12 @@ so a wrong answer under load is a real fault (a mixed-up session, a stale rerun)
 the model's mistake.
 
 Prints latency p50/p95/p99/max, errors, strokes/s, ForwardMsg bytes per stroke, the
-server process's CPU ms per stroke and RSS (from /proc), and the client's own CPU
-(it shares the machine). With --train, a training job is started through the Train page
-(its Start button, over the same protocol) and its images/s, from the saved run.json, is
-compared with the same configuration trained alone by `python -m cnn train`.
+server process's CPU ms per stroke and RSS (from /proc), the client's own CPU and the
+whole machine's (it is shared). With --train, a teacher session presses the Train page's
+Start button (recorded too; the fast default) and watches the job as a browser does
+(the live fragment's auto-reruns), once alone and once while the students draw, in the
+same server; the two runs' images/s (run.json) and the strokes' latency while the job
+ran are reported.
 
 Loopback only: --url must point at 127.0.0.1 / localhost.
 """

@@ -24,6 +24,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -112,6 +113,7 @@ def record(path: Path, runs_dir: Path | None = None) -> None:
             browser.close()
     finally:
         stop_server(proc)
+        shutil.rmtree(work, ignore_errors=True)
     reruns = [f for f in sent if _is_rerun(f, BackMsg)]
     if len(reruns) < 3:
         raise RuntimeError(f"expected 3 rerun_script messages (load, 2 strokes), got {len(reruns)}")
