@@ -4,7 +4,7 @@
     python benchmarks/classroom_load.py --sessions 10 --duration 60
     python benchmarks/classroom_load.py --url http://127.0.0.1:8501 --url http://127.0.0.1:8502
     python benchmarks/classroom_load.py --train                  # ... while a training job runs
-    python benchmarks/classroom_load.py --record                 # re-record the browser's messages
+    python -m benchmarks.classroom_load --record   # re-record what a browser sends (from the repository root)
 
 Unlike benchmarks/load_test.py (in-process, no server), every stroke here goes through
 `streamlit run app.py` the way a browser's does: a websocket to /_stcore/stream with the
@@ -60,7 +60,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 TEMPLATE = Path(__file__).with_name("recorded_stroke.json")
 ANSWER = re.compile(r"^Prediction: (\d)(?: or (\d)\?)?$")
@@ -75,9 +74,11 @@ MAX_CACHED_AGE = 2  # Streamlit's global.maxCachedMessageAge: the browser drops 
 # Messages
 # ---------------------------------------------------------------------------------------
 
+
 def _protos():
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
     return BackMsg, ForwardMsg
 
 
@@ -133,8 +134,15 @@ def default_state(widget_id: str, proto, ws) -> bool:
     return True
 
 
-def stroke_msg(template, page_script_hash: str, widgets: dict, page_url: str, drawing_url: str | None,
-               cached: list[str] = (), fragment_id: str | None = None):
+def stroke_msg(
+    template,
+    page_script_hash: str,
+    widgets: dict,
+    page_url: str,
+    drawing_url: str | None,
+    cached: list[str] = (),
+    fragment_id: str | None = None,
+):
     """The recorded stroke BackMsg, made this session's: its page hash and url, its widget
     ids (matched by user key), the selectbox value its page shows, widgets its page shows
     that the recording did not (at their defaults, as a browser reports them), the hashes
@@ -183,6 +191,7 @@ def stroke_msg(template, page_script_hash: str, widgets: dict, page_url: str, dr
 # One session: a browser tab on /draw
 # ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     sent_at: float
@@ -198,6 +207,7 @@ class Result:
 @dataclass
 class Run:
     """What one script run drew: headings, exceptions, widgets, how it finished."""
+
     headings: list = field(default_factory=list)
     alerts: list = field(default_factory=list)
     exceptions: list = field(default_factory=list)
@@ -232,9 +242,13 @@ class Session:
         cookie = await asyncio.to_thread(self._xsrf_cookie)
         host = urllib.parse.urlsplit(self.base)
         self.ws = await websockets.connect(
-            f"ws://{host.netloc}{host.path}/_stcore/stream", subprotocols=["streamlit", cookie],
+            f"ws://{host.netloc}{host.path}/_stcore/stream",
+            subprotocols=["streamlit", cookie],
             additional_headers={"Origin": self.base, "Cookie": f"_streamlit_xsrf={cookie}"},
-            max_size=None, open_timeout=30, ping_interval=None)
+            max_size=None,
+            open_timeout=30,
+            ping_interval=None,
+        )
         self._reader = asyncio.create_task(self._read())
         BackMsg, _ = _protos()
         msg = BackMsg()
@@ -306,7 +320,9 @@ class Session:
                     if status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
                         self.widgets.update(run.widgets)  # a fragment redraws its own part only
                     else:
-                        self.cache = {h: [age + 1, m] for h, (age, m) in self.cache.items() if age + 1 <= MAX_CACHED_AGE}
+                        self.cache = {
+                            h: [age + 1, m] for h, (age, m) in self.cache.items() if age + 1 <= MAX_CACHED_AGE
+                        }
                     if status == ForwardMsg.FINISHED_SUCCESSFULLY:
                         self.widgets = run.widgets  # what the page shows now
                         self.page_script_hash = run.page_script_hash or self.page_script_hash
@@ -336,20 +352,22 @@ class Session:
     async def replay(self, name: str, fragment_id: str | None = None) -> Run:
         """Send the recorded message `name` made this session's; the run it causes."""
         self._drain()
-        msg = stroke_msg(self.template[name], self.page_script_hash, self.widgets, self.page_url, None,
-                         list(self.cache), fragment_id)
+        msg = stroke_msg(
+            self.template[name], self.page_script_hash, self.widgets, self.page_url, None, list(self.cache), fragment_id
+        )
         await self.ws.send(msg.SerializeToString())
         return await self.finished(STROKE_TIMEOUT)
 
     async def stroke(self, drawing_url: str, label: int | None) -> Result:
         self._drain()
-        msg = stroke_msg(self.template["stroke"], self.page_script_hash, self.widgets, self.page_url, drawing_url,
-                         list(self.cache))
+        msg = stroke_msg(
+            self.template["stroke"], self.page_script_hash, self.widgets, self.page_url, drawing_url, list(self.cache)
+        )
         result = Result(sent_at=time.perf_counter())
         await self.ws.send(msg.SerializeToString())
         try:
             run = await self.finished(STROKE_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             result.error = f"no script_finished within {STROKE_TIMEOUT:.0f} s"
             return result
         except ConnectionError as exc:
@@ -365,8 +383,9 @@ class Session:
         elif run.status != 0:
             result.error = f"script finished with status {run.status}"
         elif result.answer is None:
-            result.error = (f"no prediction heading in the rerun (headings {run.headings}, alerts {run.alerts}, "
-                            f"{run.bytes} bytes)")
+            result.error = (
+                f"no prediction heading in the rerun (headings {run.headings}, alerts {run.alerts}, {run.bytes} bytes)"
+            )
         elif label is not None and result.answer != f"Prediction: {label}":
             result.error = f"wrong answer: {result.answer!r} for a drawn {label}"
         return result
@@ -377,13 +396,14 @@ class Session:
         if self._reader is not None:
             try:
                 await asyncio.wait_for(self._reader, 5)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 self._reader.cancel()
 
 
 # ---------------------------------------------------------------------------------------
 # Servers: started here, or found by port; CPU and memory from /proc
 # ---------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -394,12 +414,28 @@ def free_port() -> int:
 def start_server(runs_dir: Path, log_path: Path, timeout: float = 90.0) -> tuple[str, subprocess.Popen]:
     """`streamlit run app.py` on a free loopback port, serving `runs_dir`."""
     port = free_port()
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 (closed when the server stops)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "CNN_RUNS_DIR": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "2"},
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CNN_RUNS_DIR": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -481,6 +517,7 @@ def check_loopback(url: str) -> None:
 # The classroom
 # ---------------------------------------------------------------------------------------
 
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -490,8 +527,9 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[min(lo + 1, len(s) - 1)] - s[lo]) * (k - lo)
 
 
-async def student(session: Session, pool: list, rng: random.Random, start: float, more,
-                  interval: float, results: list) -> None:
+async def student(
+    session: Session, pool: list, rng: random.Random, start: float, more, interval: float, results: list
+) -> None:
     due = start + rng.uniform(0, interval)  # students do not all start on the same tick
     while more(due):
         now = time.perf_counter()
@@ -528,10 +566,16 @@ async def teach(base: str, template: dict, runs_dir: Path, say) -> dict:
             new = [p for p in runs_dir.iterdir() if p.name not in before and (p / "run.json").exists()]
             if new:
                 meta = json.loads((new[0] / "run.json").read_text())
-                return {"images_per_s": meta["images_per_s"], "job_s": round(time.perf_counter() - started, 1),
-                        "started": started, "ended": time.perf_counter(),
-                        "train_s": round(meta["train_seconds"], 1), "status": meta["status"],
-                        "test_accuracy": meta["test"].get("accuracy"), "fragment_reruns": fragment_runs}
+                return {
+                    "images_per_s": meta["images_per_s"],
+                    "job_s": round(time.perf_counter() - started, 1),
+                    "started": started,
+                    "ended": time.perf_counter(),
+                    "train_s": round(meta["train_seconds"], 1),
+                    "status": meta["status"],
+                    "test_accuracy": meta["test"].get("accuracy"),
+                    "fragment_reruns": fragment_runs,
+                }
             if tab.fragment is None:
                 await asyncio.sleep(0.5)  # between the job's end and its saved run: no fragment
                 continue
@@ -558,9 +602,19 @@ async def calibrate(session: Session, drawings: list) -> tuple[list, list]:
     return keep, dropped
 
 
-async def classroom(urls: list[str], sessions: int, duration: float, interval: float, drawings: list,
-                    seed: int, pids: list[int], template: dict, train_runs: Path | None = None,
-                    say=print, cold_start: bool = False) -> dict:
+async def classroom(
+    urls: list[str],
+    sessions: int,
+    duration: float,
+    interval: float,
+    drawings: list,
+    seed: int,
+    pids: list[int],
+    template: dict,
+    train_runs: Path | None = None,
+    say=print,
+    cold_start: bool = False,
+) -> dict:
     """Connect `sessions` tabs (spread round-robin over `urls`), calibrate, then draw for
     `duration` seconds. With `train_runs` (the served runs folder), a teacher first
     trains alone (the students' tabs open but idle), then again while the students draw;
@@ -574,7 +628,7 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
         async with gate:
             try:
                 run = await tab.connect()
-            except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, OSError, ConnectionError) as exc:
                 return tab, f"the Draw page did not load on {tab.base}: {exc!r}"
             if run.exceptions or "canvas" not in run.widgets:
                 return tab, f"the Draw page did not load on {tab.base}: {run.exceptions or run.headings}"
@@ -617,8 +671,7 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
     def more(now: float) -> bool:  # students draw for `duration`, and on while the job lasts
         return now < start + duration or (side is not None and not side.done() and now < start + TRAIN_TIMEOUT)
 
-    await asyncio.gather(*(student(t, pool, random.Random(rng.random()), start, more, interval, results)
-                           for t in tabs))
+    await asyncio.gather(*(student(t, pool, random.Random(rng.random()), start, more, interval, results) for t in tabs))
     elapsed = time.perf_counter() - start
     cpu = {pid: cpu_seconds(pid) - cpu0[pid] for pid in pids}
     me1 = os.times()
@@ -631,80 +684,113 @@ async def classroom(urls: list[str], sessions: int, duration: float, interval: f
     errors = [r.error for r in results if r.error] + load_errors
     timed = [r.seconds for r in results if r.seconds is not None]
     report = {
-        "sessions": sessions, "urls": urls, "duration_s": round(elapsed, 1), "connect_s": round(connect_s, 1),
-        "drawings": len(drawings), "calibration_dropped": [list(d) for d in dropped],
-        "strokes": len(results), "answered_right": len(ok), "errors": len(errors), "load_errors": len(load_errors),
+        "sessions": sessions,
+        "urls": urls,
+        "duration_s": round(elapsed, 1),
+        "connect_s": round(connect_s, 1),
+        "drawings": len(drawings),
+        "calibration_dropped": [list(d) for d in dropped],
+        "strokes": len(results),
+        "answered_right": len(ok),
+        "errors": len(errors),
+        "load_errors": len(load_errors),
         "error_samples": sorted(set(errors))[:5],
         "late_strokes": sum(r.late for r in results),
         "strokes_per_s": round(len(results) / elapsed, 2),
-        "p50_ms": round(percentile(timed, 50) * 1000, 1), "p95_ms": round(percentile(timed, 95) * 1000, 1),
+        "p50_ms": round(percentile(timed, 50) * 1000, 1),
+        "p95_ms": round(percentile(timed, 95) * 1000, 1),
         "p99_ms": round(percentile(timed, 99) * 1000, 1),
         "max_ms": round(max(timed, default=float("nan")) * 1000, 1),
         "mean_ms": round(statistics.fmean(timed) * 1000, 1) if timed else float("nan"),
         "bytes_per_stroke": round(statistics.fmean([r.bytes for r in ok])) if ok else 0,
         "cached_elements_per_stroke": round(statistics.fmean([r.refs for r in ok]), 2) if ok else 0,
-        "per_url": {base: {"strokes": len(rs), "errors": sum(r.error is not None for r in rs),
-                           "p50_ms": round(percentile([r.seconds for r in rs if r.seconds is not None], 50) * 1000, 1),
-                           "p95_ms": round(percentile([r.seconds for r in rs if r.seconds is not None], 95) * 1000, 1)}
-                    for base in dict.fromkeys(r.base for r in results)
-                    for rs in [[r for r in results if r.base == base]]},
+        "per_url": {
+            base: {
+                "strokes": len(rs),
+                "errors": sum(r.error is not None for r in rs),
+                "p50_ms": round(percentile([r.seconds for r in rs if r.seconds is not None], 50) * 1000, 1),
+                "p95_ms": round(percentile([r.seconds for r in rs if r.seconds is not None], 95) * 1000, 1),
+            }
+            for base in dict.fromkeys(r.base for r in results)
+            for rs in [[r for r in results if r.base == base]]
+        },
         "server_cpu_s": {str(p): round(c, 2) for p, c in cpu.items()},
         "server_cpu_ms_per_stroke": round(sum(cpu.values()) * 1000 / len(results), 1) if results and pids else None,
         "server_cores_busy": round(sum(cpu.values()) / elapsed, 2) if pids else None,
         "server_rss_mb": {str(p): round(r[0]) for p, r in rss.items()},
         "server_peak_rss_mb": {str(p): round(r[1]) for p, r in rss.items()},
         "client_cores_busy": round((me1.user - me0.user + me1.system - me0.system) / elapsed, 2),
-        "machine_cores_busy": round(machine / elapsed, 2), "cores": os.cpu_count(),
+        "machine_cores_busy": round(machine / elapsed, 2),
+        "cores": os.cpu_count(),
         "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
     }
     if busy is not None:
         during = [r.seconds for r in results if r.seconds is not None and busy["started"] <= r.sent_at < busy["ended"]]
-        report["train"] = {"alone": alone, "with_students": busy,
-                           "slowdown": round(alone["images_per_s"] / busy["images_per_s"], 2),
-                           "strokes_during_job": len(during),
-                           "p50_ms_during_job": round(percentile(during, 50) * 1000, 1),
-                           "p95_ms_during_job": round(percentile(during, 95) * 1000, 1),
-                           "p99_ms_during_job": round(percentile(during, 99) * 1000, 1)}
+        report["train"] = {
+            "alone": alone,
+            "with_students": busy,
+            "slowdown": round(alone["images_per_s"] / busy["images_per_s"], 2),
+            "strokes_during_job": len(during),
+            "p50_ms_during_job": round(percentile(during, 50) * 1000, 1),
+            "p95_ms_during_job": round(percentile(during, 95) * 1000, 1),
+            "p99_ms_during_job": round(percentile(during, 99) * 1000, 1),
+        }
     return report
 
 
 def print_report(r: dict) -> None:
-    print(f"\n{r['sessions']} sessions over {len(r['urls'])} server(s), {r['duration_s']} s "
-          f"(connected in {r['connect_s']} s); pool {r['drawings'] - len(r['calibration_dropped'])}"
-          f"/{r['drawings']} drawings the model reads right")
-    print(f"strokes {r['strokes']} ({r['strokes_per_s']}/s), answered right {r['answered_right']}, "
-          f"errors {r['errors']} (tabs that could not open the page: {r['load_errors']}), "
-          f"sent late {r['late_strokes']}")
-    print(f"latency ms: p50 {r['p50_ms']}  p95 {r['p95_ms']}  p99 {r['p99_ms']}  max {r['max_ms']}  "
-          f"(mean {r['mean_ms']})")
+    print(
+        f"\n{r['sessions']} sessions over {len(r['urls'])} server(s), {r['duration_s']} s "
+        f"(connected in {r['connect_s']} s); pool {r['drawings'] - len(r['calibration_dropped'])}"
+        f"/{r['drawings']} drawings the model reads right"
+    )
+    print(
+        f"strokes {r['strokes']} ({r['strokes_per_s']}/s), answered right {r['answered_right']}, "
+        f"errors {r['errors']} (tabs that could not open the page: {r['load_errors']}), "
+        f"sent late {r['late_strokes']}"
+    )
+    print(
+        f"latency ms: p50 {r['p50_ms']}  p95 {r['p95_ms']}  p99 {r['p99_ms']}  max {r['max_ms']}  (mean {r['mean_ms']})"
+    )
     if len(r["per_url"]) > 1:
         for base, u in r["per_url"].items():
             print(f"  {base}: {u['strokes']} strokes, {u['errors']} errors, p50 {u['p50_ms']} ms, p95 {u['p95_ms']} ms")
-    print(f"ForwardMsg bytes per stroke: {r['bytes_per_stroke']:,} (elements sent as a reference to the "
-          f"client's cache: {r['cached_elements_per_stroke']} per stroke)")
+    print(
+        f"ForwardMsg bytes per stroke: {r['bytes_per_stroke']:,} (elements sent as a reference to the "
+        f"client's cache: {r['cached_elements_per_stroke']} per stroke)"
+    )
     if r["server_cpu_ms_per_stroke"] is not None:
-        print(f"server CPU: {r['server_cpu_ms_per_stroke']} ms per stroke"
-              f"{' (the training job included)' if 'train' in r else ''}, {r['server_cores_busy']} cores busy "
-              f"(per pid {r['server_cpu_s']} s); RSS MB {r['server_rss_mb']} (peak {r['server_peak_rss_mb']})")
-    print(f"client (this process) CPU: {r['client_cores_busy']} cores busy; the whole machine: "
-          f"{r['machine_cores_busy']} of {r['cores']} cores busy (load average {' '.join(r['loadavg_end'])})")
+        print(
+            f"server CPU: {r['server_cpu_ms_per_stroke']} ms per stroke"
+            f"{' (the training job included)' if 'train' in r else ''}, {r['server_cores_busy']} cores busy "
+            f"(per pid {r['server_cpu_s']} s); RSS MB {r['server_rss_mb']} (peak {r['server_peak_rss_mb']})"
+        )
+    print(
+        f"client (this process) CPU: {r['client_cores_busy']} cores busy; the whole machine: "
+        f"{r['machine_cores_busy']} of {r['cores']} cores busy (load average {' '.join(r['loadavg_end'])})"
+    )
     for e in r["error_samples"]:
         print("error:", e)
     if r.get("server_log"):
         print("server log (kept):", r["server_log"])
     if "train" in r:
         a, b = r["train"]["alone"], r["train"]["with_students"]
-        print(f"training (fast default via the Train page, run.json images_per_s): {a['images_per_s']:,.0f} "
-              f"images/s alone ({a['job_s']} s), {b['images_per_s']:,.0f} images/s with the class drawing "
-              f"({b['job_s']} s) -> slowed {r['train']['slowdown']:.2f}x")
+        print(
+            f"training (fast default via the Train page, run.json images_per_s): {a['images_per_s']:,.0f} "
+            f"images/s alone ({a['job_s']} s), {b['images_per_s']:,.0f} images/s with the class drawing "
+            f"({b['job_s']} s) -> slowed {r['train']['slowdown']:.2f}x"
+        )
         t = r["train"]
-        print(f"strokes sent while the job ran: {t['strokes_during_job']}, p50 {t['p50_ms_during_job']} ms, "
-              f"p95 {t['p95_ms_during_job']} ms, p99 {t['p99_ms_during_job']} ms")
+        print(
+            f"strokes sent while the job ran: {t['strokes_during_job']}, p50 {t['p50_ms_during_job']} ms, "
+            f"p95 {t['p95_ms_during_job']} ms, p99 {t['p99_ms_during_job']} ms"
+        )
 
 
 # ---------------------------------------------------------------------------------------
 # Models and drawings
 # ---------------------------------------------------------------------------------------
+
 
 def ensure_runs_dir(runs_dir: Path, run_id: str | None, workdir: Path) -> Path:
     """The runs folder to serve: `runs_dir` (after training the fast default into it if it
@@ -720,8 +806,12 @@ def ensure_runs_dir(runs_dir: Path, run_id: str | None, workdir: Path) -> Path:
         return only
     if not [r for r in list_runs(runs_dir) if not r.damaged]:
         print(f"no saved run in {runs_dir}: training the fast default once (python -m cnn train) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "cnn", "train", "--name", "classroom load"], cwd=ROOT, check=True,
-                       env={**os.environ, "CNN_RUNS_DIR": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "2"})
+        subprocess.run(
+            [sys.executable, "-m", "cnn", "train", "--name", "classroom load"],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "CNN_RUNS_DIR": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
     return runs_dir
 
 
@@ -736,10 +826,23 @@ def make_drawings(n: int, seed: int) -> list[tuple[str, int]]:
 # Entry points
 # ---------------------------------------------------------------------------------------
 
-def run_benchmark(*, sessions: int, duration: float, urls: list[str] | None = None, runs_dir: Path | None = None,
-                  run_id: str | None = None, interval: float = 1.5, n_drawings: int = 40, seed: int = 7,
-                  server_pids: list[int] | None = None, train: bool = False, template_path: Path = TEMPLATE,
-                  quiet: bool = False, cold_start: bool = False) -> dict:
+
+def run_benchmark(
+    *,
+    sessions: int,
+    duration: float,
+    urls: list[str] | None = None,
+    runs_dir: Path | None = None,
+    run_id: str | None = None,
+    interval: float = 1.5,
+    n_drawings: int = 40,
+    seed: int = 7,
+    server_pids: list[int] | None = None,
+    train: bool = False,
+    template_path: Path = TEMPLATE,
+    quiet: bool = False,
+    cold_start: bool = False,
+) -> dict:
     """Start a server (unless `urls`), run the classroom, return the report dict."""
     template = load_template(template_path)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
@@ -749,14 +852,16 @@ def run_benchmark(*, sessions: int, duration: float, urls: list[str] | None = No
         if urls:
             for u in urls:
                 check_loopback(u)
-            pids = list(server_pids or []) or [p for p in (listening_pid(urllib.parse.urlsplit(u).port or 80)
-                                                           for u in urls) if p]
+            pids = list(server_pids or []) or [
+                p for p in (listening_pid(urllib.parse.urlsplit(u).port or 80) for u in urls) if p
+            ]
             if train:
                 raise SystemExit("--train needs the benchmark's own server (no --url)")
         else:
             served = ensure_runs_dir(Path(runs_dir or os.environ.get("CNN_RUNS_DIR") or ROOT / "runs"), run_id, workdir)
             if train:  # the jobs save runs: serve a copy of the students' model only, marked the class model
                 from cnn.store import best_run, set_class_model
+
                 model = best_run(served)
                 if run_id is None:
                     served = ensure_runs_dir(served, model.id, workdir)
@@ -767,8 +872,21 @@ def run_benchmark(*, sessions: int, duration: float, urls: list[str] | None = No
         say(f"drawing {n_drawings} digits (seed {seed}) ...")
         drawings = make_drawings(n_drawings, seed)
         say(f"{sessions} sessions, {duration:.0f} s, one stroke per ~{interval} s each ...")
-        report = asyncio.run(classroom(urls, sessions, duration, interval, drawings, seed, pids, template,
-                                       served if train else None, say, cold_start))
+        report = asyncio.run(
+            classroom(
+                urls,
+                sessions,
+                duration,
+                interval,
+                drawings,
+                seed,
+                pids,
+                template,
+                served if train else None,
+                say,
+                cold_start,
+            )
+        )
         if proc is not None and proc.poll() is not None:
             report["errors"] += 1
             report["error_samples"].append(f"the server exited with {proc.returncode}")
@@ -787,29 +905,60 @@ def main() -> None:
     parser.add_argument("--sessions", "-n", type=int, default=30, help="students (websocket sessions)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of drawing (after connecting)")
     parser.add_argument("--interval", type=float, default=1.5, help="mean seconds between one student's strokes")
-    parser.add_argument("--url", action="append", help="an already running app (repeat: sessions are spread "
-                        "round-robin); default: start `streamlit run app.py` here")
-    parser.add_argument("--server-pid", type=int, action="append",
-                        help="process(es) whose CPU/RSS to report with --url (default: whoever listens on its port)")
-    parser.add_argument("--runs-dir", type=Path, help="runs folder to serve (default: $CNN_RUNS_DIR or runs/); "
-                        "the fast default is trained into it first if it holds no run")
+    parser.add_argument(
+        "--url",
+        action="append",
+        help="an already running app (repeat: sessions are spread "
+        "round-robin); default: start `streamlit run app.py` here",
+    )
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        help="process(es) whose CPU/RSS to report with --url (default: whoever listens on its port)",
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        help="runs folder to serve (default: $CNN_RUNS_DIR or runs/); "
+        "the fast default is trained into it first if it holds no run",
+    )
     parser.add_argument("--run", help="serve only this run (from --runs-dir)")
     parser.add_argument("--drawings", type=int, default=40, help="distinct drawings (before calibration)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--train", action="store_true", help="start a training job through the Train page "
-                        "meanwhile, and compare its images/s with the same job trained alone")
-    parser.add_argument("--cold-start", action="store_true", help="open every tab at once, even the first "
-                        "on a fresh server (default: one tab per server first, then the others)")
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="start a training job through the Train page "
+        "meanwhile, and compare its images/s with the same job trained alone",
+    )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="open every tab at once, even the first "
+        "on a fresh server (default: one tab per server first, then the others)",
+    )
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--record", action="store_true", help=f"re-record {TEMPLATE.name} with Chromium and exit")
     args = parser.parse_args()
     if args.record:
         from benchmarks.classroom_record import record  # noqa: PLC0415
+
         record(TEMPLATE, runs_dir=args.runs_dir)
         return
-    report = run_benchmark(sessions=args.sessions, duration=args.duration, urls=args.url, runs_dir=args.runs_dir,
-                           run_id=args.run, interval=args.interval, n_drawings=args.drawings, seed=args.seed,
-                           server_pids=args.server_pid, train=args.train, cold_start=args.cold_start)
+    report = run_benchmark(
+        sessions=args.sessions,
+        duration=args.duration,
+        urls=args.url,
+        runs_dir=args.runs_dir,
+        run_id=args.run,
+        interval=args.interval,
+        n_drawings=args.drawings,
+        seed=args.seed,
+        server_pids=args.server_pid,
+        train=args.train,
+        cold_start=args.cold_start,
+    )
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

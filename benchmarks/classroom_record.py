@@ -1,4 +1,4 @@
-"""Record what Chromium sends for the Draw page: `python benchmarks/classroom_load.py --record`.
+"""Record what Chromium sends for the Draw page: `python -m benchmarks.classroom_load --record` (from the root).
 
 Starts `streamlit run app.py`, opens /draw in headless Chromium (Playwright), listens to
 the page's websocket, and draws two strokes with the mouse: a "1", then a bar across it.
@@ -25,33 +25,30 @@ import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 NOTES = {
     "handshake": "GET /draw sets the _streamlit_xsrf cookie; the websocket to /_stcore/stream sends "
-                 "Sec-WebSocket-Protocol: streamlit, <that cookie value> (a reconnecting tab adds its last "
-                 "session id as a third entry), with the cookie and an Origin header.",
+    "Sec-WebSocket-Protocol: streamlit, <that cookie value> (a reconnecting tab adds its last "
+    "session id as a third entry), with the cookie and an Origin header.",
     "load": "replayed as is, with page_name and context_info.url set to the session's page.",
     "stroke": "replayed with: page_script_hash = the session's (new_session.page_script_hash of its page "
-              "load); each widget id replaced by the session's widget with the same user key "
-              "($$ID-<hash>-<key>); the Model selectbox's string_value = the option the session's page "
-              "shows as default; canvas json_value: drawing.data replaced by the PNG data URL of a "
-              "280x280 RGBA drawing with a known label, drawing.raw (the fabric.js path) kept; widgets "
-              "the session's page shows that the recording did not (the view toggles after a first "
-              "answer) added at their defaults, as later_stroke shows the browser does; "
-              "context_info.url = the session's page.",
+    "load); each widget id replaced by the session's widget with the same user key "
+    "($$ID-<hash>-<key>); the Model selectbox's string_value = the option the session's page "
+    "shows as default; canvas json_value: drawing.data replaced by the PNG data URL of a "
+    "280x280 RGBA drawing with a known label, drawing.raw (the fabric.js path) kept; widgets "
+    "the session's page shows that the recording did not (the view toggles after a first "
+    "answer) added at their defaults, as later_stroke shows the browser does; "
+    "context_info.url = the session's page.",
     "train_start": "replayed (with --train) by a teacher session on /train like stroke: page hash, widget "
-                   "ids by user key, page url; the form's values as recorded (the fast default preset).",
+    "ids by user key, page url; the form's values as recorded (the fast default preset).",
     "train_fragment": "replayed every auto_rerun interval while the job runs, like train_start, with "
-                      "fragment_id = the one the session's last auto_rerun ForwardMsg named.",
+    "fragment_id = the one the session's last auto_rerun ForwardMsg named.",
 }
 
 
@@ -65,8 +62,7 @@ def record(path: Path, runs_dir: Path | None = None) -> None:
     from streamlit.proto.BackMsg_pb2 import BackMsg
 
     from benchmarks.classroom_load import ensure_runs_dir, start_server, stop_server
-    from browser import CHROMIUM, CHROMIUM_FLAGS
-    from test_browser_draw import stroke
+    from tests.browser import CHROMIUM, CHROMIUM_FLAGS, stroke  # run from the repository root (-m)
 
     work = Path(tempfile.mkdtemp(prefix="classroom-record-"))
     from cnn.store import best_run
@@ -119,17 +115,31 @@ def record(path: Path, runs_dir: Path | None = None) -> None:
         raise RuntimeError(f"expected 3 rerun_script messages (load, 2 strokes), got {len(reruns)}")
     load, first, second = reruns[:3]
     train = sent[n_draw:]
-    starts = [f for f in train if _is_rerun(f, BackMsg) and "-start\"" in str(_parse(f, BackMsg))
-              and _parse(f, BackMsg).rerun_script.page_name != "train" and not _parse(f, BackMsg).rerun_script.fragment_id]
+    starts = [
+        f
+        for f in train
+        if _is_rerun(f, BackMsg)
+        and '-start"' in str(_parse(f, BackMsg))
+        and _parse(f, BackMsg).rerun_script.page_name != "train"
+        and not _parse(f, BackMsg).rerun_script.fragment_id
+    ]
     fragments = _fragment_reruns(train, BackMsg)
     if not starts or not fragments:
         raise RuntimeError(f"on /train: {len(starts)} Start reruns, {len(fragments)} fragment reruns recorded")
-    recorded = (("load", load), ("stroke", first), ("later_stroke", second), ("train_start", starts[0]),
-                ("train_fragment", fragments[0]))
+    recorded = (
+        ("load", load),
+        ("stroke", first),
+        ("later_stroke", second),
+        ("train_start", starts[0]),
+        ("train_fragment", fragments[0]),
+    )
     msgs = {name: _parse(raw, BackMsg) for name, raw in recorded}
     out = {
-        "recorded_with": {"streamlit": version("streamlit"), "streamlit-drawable-canvas": version("streamlit-drawable-canvas"),
-                          "chromium": chromium},
+        "recorded_with": {
+            "streamlit": version("streamlit"),
+            "streamlit-drawable-canvas": version("streamlit-drawable-canvas"),
+            "chromium": chromium,
+        },
         "notes": NOTES,
         **{name: base64.b64encode(raw).decode() for name, raw in recorded},
         "decoded": {name: _decoded(m) for name, m in msgs.items()},

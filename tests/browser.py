@@ -8,6 +8,7 @@ except in CI (CI=true), where a missing browser is a failure.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import subprocess
@@ -113,3 +114,18 @@ def browser_page(viewport=(1400, 1000)):
             yield page
         finally:
             browser.close()
+
+
+# --- drawing on the real canvas -------------------------------------------------------------
+def stroke(page, box, points, steps: int = 4) -> None:
+    """One pen stroke through `points` (x, y in canvas pixels): down, move, up."""
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x, y0 + y, steps=steps)
+    page.mouse.up()
+
+
+def ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 40) -> list[tuple[float, float]]:
+    return [(cx + rx * math.sin(2 * math.pi * k / n), cy - ry * math.cos(2 * math.pi * k / n)) for k in range(n + 1)]

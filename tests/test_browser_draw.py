@@ -7,30 +7,15 @@ Chromium (Playwright) opens /draw and draws a 1, a 7 and a 0, clearing in betwee
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 import shutil
 
 import pytest
-from browser import browser_page, require_chromium, serve_app
+from browser import browser_page, ellipse, require_chromium, serve_app, stroke
 
 pytestmark = pytest.mark.browser
 
 ANSWER = re.compile(r"^Prediction: ")
-
-
-def stroke(page, box, points, steps: int = 4) -> None:
-    """One pen stroke through `points` (x, y in canvas pixels): down, move, up."""
-    x0, y0 = box["x"], box["y"]
-    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(x0 + x, y0 + y, steps=steps)
-    page.mouse.up()
-
-
-def ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 40) -> list[tuple[float, float]]:
-    return [(cx + rx * math.sin(2 * math.pi * k / n), cy - ry * math.cos(2 * math.pi * k / n)) for k in range(n + 1)]
 
 
 DIGITS = {  # digit -> strokes

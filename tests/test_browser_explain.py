@@ -10,8 +10,8 @@ import re
 import shutil
 
 import pytest
-from browser import browser_page, require_chromium, screenshot_path, serve_app
-from test_browser_draw import DIGITS, stroke
+from browser import browser_page, require_chromium, screenshot_path, serve_app, stroke
+from test_browser_draw import DIGITS
 
 pytestmark = pytest.mark.browser
 
