@@ -7,7 +7,7 @@ state, calls the cnn library, and draws with what ui/ shares.
 
 import streamlit as st
 
-from ui import job_progress, workarounds
+from ui import frame, workarounds
 
 workarounds.install()
 st.set_page_config(page_title="How a CNN reads digits", page_icon="✍️", layout="wide")
@@ -17,7 +17,8 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon="🏋️"),
     st.Page("pages/draw.py", title="Draw", icon="✍️"),
     st.Page("pages/compare.py", title="Compare", icon="📊"),
+    st.Page("pages/classroom.py", title="Class", icon="🧑‍🏫"),
 ]
 page = st.navigation(PAGES)
-job_progress.sidebar()
+frame.sidebar()
 page.run()

@@ -47,9 +47,11 @@ KEEP_ENDED_PER_OWNER = 5  # ended jobs kept in memory per session (their runs ar
 @dataclass
 class Job:
     id: str
-    owner: str
+    owner: str  # the owner key of the student (or teacher) who started it
     config: TrainConfig
     name: str | None = None
+    owner_name: str = ""  # their nickname, shown in the queue
+    experiment: str = ""  # the class experiment it answers, if any
     state: str = QUEUED
     history: History = field(default_factory=History)  # grows while the job runs
     snapshot: Snapshot | None = None
@@ -83,14 +85,37 @@ class JobQueue:
         self._threads: list[threading.Thread] = []
 
     # --- what pages call ------------------------------------------------------------
-    def submit(self, owner: str, config: TrainConfig, name: str | None = None) -> Job:
+    def submit(
+        self,
+        owner: str,
+        config: TrainConfig,
+        name: str | None = None,
+        *,
+        owner_name: str = "",
+        experiment: str = "",
+        one_at_a_time: bool = True,
+    ) -> Job:
+        """Queue a job; with ``one_at_a_time`` (students), refused while the owner already has
+        one waiting or training, however many tabs they use."""
         with self._cond:
+            if one_at_a_time and any(j.owner == owner and not j.ended for j in self._jobs.values()):
+                raise CnnError(
+                    "You already have a training job waiting or running: stop it, or let it finish, "
+                    "before starting another."
+                )
             if len(self._waiting) >= self.max_queued:
                 raise CnnError(
                     f"The training queue is full ({self.max_queued} jobs waiting). "
                     "Try again in a few minutes, or use a saved run meanwhile."
                 )
-            job = Job(id=secrets.token_hex(4), owner=owner, config=config, name=name)
+            job = Job(
+                id=secrets.token_hex(4),
+                owner=owner,
+                config=config,
+                name=name,
+                owner_name=owner_name,
+                experiment=experiment,
+            )
             self._jobs[job.id] = job
             self._waiting.append(job)
             self._prune(owner)
@@ -102,6 +127,12 @@ class JobQueue:
         """The session's jobs, oldest first."""
         with self._cond:
             return [j for j in self._jobs.values() if j.owner == owner]
+
+    def active(self) -> list[Job]:
+        """Every job training or waiting, training first, then in queue order (who is waiting)."""
+        with self._cond:
+            running = [j for j in self._jobs.values() if j.state == RUNNING]
+            return running + list(self._waiting)
 
     def position(self, job: Job) -> int:
         """1 for the next job to start, 2 for the one after, ...; 0 once it is not waiting."""
@@ -180,16 +211,18 @@ class JobQueue:
             return
         if job.result.steps:  # a job stopped before its first step learned nothing: nothing to save
             try:
-                job.run = save_run(job.result, job.name, self.runs_root)
+                self.save(job)
             except CnnError as exc:
                 job.error = str(exc)
         job.state = STOPPED if job.result.stopped else FINISHED  # last: an ended job is saved (or says why not)
 
-    def save_again(self, job: Job) -> RunInfo:
-        """Retry saving a run whose first save failed (disk full, folder not writable)."""
+    def save(self, job: Job) -> RunInfo:
+        """Save the job's run, as its owner's (also to retry a save that failed: disk full, ...)."""
         if job.result is None:
             raise CnnError("This job has no trained model to save.")
-        job.run = save_run(job.result, job.name, self.runs_root)
+        job.run = save_run(
+            job.result, job.name, self.runs_root, owner=job.owner, owner_name=job.owner_name, experiment=job.experiment
+        )
         job.error = None
         return job.run
 

@@ -104,23 +104,37 @@ def build_model(config: TrainConfig) -> keras.Model:
     return keras.Sequential(stack, name=config.architecture)
 
 
-def parameters(config: TrainConfig) -> int:
-    """What ``build_model(config).count_params()`` gives, without TensorFlow."""
-    side, channels, features, total = IMAGE_SIDE, 1, 0, 0
+def _size(config: TrainConfig) -> tuple[int, int]:
+    """(parameters, multiply-adds for one image's forward pass), walking the layer spec."""
+    side, channels, features, params, macs = IMAGE_SIDE, 1, 0, 0, 0
     for s in layers(config):
         if s.kind == "conv":
-            total += s.kernel * s.kernel * channels * s.units + (s.units if s.bias else 0)
-            side, channels = (side if s.same else side - s.kernel + 1), s.units
+            params += s.kernel * s.kernel * channels * s.units + (s.units if s.bias else 0)
+            side = side if s.same else side - s.kernel + 1
+            macs += side * side * s.kernel * s.kernel * channels * s.units
+            channels = s.units
         elif s.kind == "norm":
-            total += 4 * channels  # scale, offset, and the running mean and variance
+            params += 4 * channels  # scale, offset, and the running mean and variance
         elif s.kind == "pool":
             side //= 2
         elif s.kind == "flatten":
             features = side * side * channels
         elif s.kind == "dense":
-            total += features * s.units + s.units
+            params += features * s.units + s.units
+            macs += features * s.units
             features = s.units
-    return total
+    return params, macs
+
+
+def parameters(config: TrainConfig) -> int:
+    """What ``build_model(config).count_params()`` gives, without TensorFlow."""
+    return _size(config)[0]
+
+
+def training_flops(config: TrainConfig) -> int:
+    """Floating-point operations to train on one image: the forward pass's multiply-adds
+    (2 FLOPs each), and about twice that again for the backward pass."""
+    return 3 * 2 * _size(config)[1]
 
 
 def describe(config: TrainConfig) -> str:

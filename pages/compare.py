@@ -13,9 +13,21 @@ import pandas as pd
 import streamlit as st
 
 from cnn.errors import CnnError
-from cnn.store import RunInfo, class_model, delete_run, list_runs, rename_run, set_class_model
+from cnn.store import (
+    RunInfo,
+    check_run_id,
+    class_model,
+    delete_run,
+    list_runs,
+    read_run,
+    rename_run,
+    runs_dir,
+    set_class_model,
+)
 from ui import charts, runs_table
-from ui.workarounds import enter_app_frame
+from ui.frame import enter_app_frame
+from ui.session import can_change, is_teacher
+from ui.text import md
 
 enter_app_frame()
 
@@ -32,17 +44,34 @@ def _say(section: str, kind: str, text: str) -> None:
     state.message = (section, kind, text)
 
 
+NOT_YOURS = "Only whoever trained this run, or the teacher, can rename or delete it."
+
+
+def _allowed(run_id: str) -> bool:
+    """The owner of this run, or the teacher (checked again here: a callback is an action)."""
+    try:
+        return can_change(read_run(runs_dir() / check_run_id(run_id)))
+    except CnnError:
+        return False
+
+
 def _rename(run_id: str) -> None:
+    if not _allowed(run_id):
+        _say("manage", "error", NOT_YOURS)
+        return
     try:
         run = rename_run(run_id, state.new_name)
     except CnnError as exc:
         _say("manage", "error", str(exc))
     else:
         state.new_name = run.name  # as stored: trimmed, spaces collapsed
-        _say("manage", "success", f"Renamed to “{run.name}”.")
+        _say("manage", "success", f"Renamed to “{md(run.name)}”.")
 
 
 def _mark(run_id: str | None) -> None:
+    if not is_teacher():
+        _say("manage", "error", "Only the teacher chooses the class model.")
+        return
     try:
         set_class_model(run_id)
     except CnnError as exc:
@@ -67,18 +96,21 @@ def _cancel_delete() -> None:
 
 def _delete() -> None:
     run_id, name, section = state.pop("confirm_delete")
+    if not _allowed(run_id):
+        _say(section, "error", NOT_YOURS)
+        return
     try:
         delete_run(run_id)
     except CnnError as exc:
         _say(section, "error", str(exc))
     else:
-        _say(section, "success", f"Deleted “{name}”.")
+        _say(section, "success", f"Deleted “{md(name)}”.")
 
 
 @st.dialog("Delete this run?", on_dismiss=_cancel_delete)
 def confirm_delete(run_id: str, name: str) -> None:
     st.write(
-        f"**{name}** (`{run_id}`) will be deleted for everyone who uses this app: its model and "
+        f"**{md(name)}** (`{run_id}`) will be deleted for everyone who uses this app: its model and "
         "its history. This cannot be undone."
     )
     yes, no = st.columns(2)
@@ -110,6 +142,7 @@ def table(runs: list[RunInfo], class_id: str | None) -> None:
     config = {
         "rank": NUMBER("#", width="small"),
         "name": st.column_config.TextColumn("Name", width="medium"),
+        "by": st.column_config.TextColumn("By", help="who trained it (their nickname); blank: the teacher"),
         "class_model": st.column_config.CheckboxColumn(
             "Class", width="small", help="The class model: the Draw page starts with it"
         ),
@@ -138,9 +171,14 @@ def damaged_list(damaged: list[RunInfo]) -> None:
     )
     for run in damaged:
         text, button = st.columns([5, 1], vertical_alignment="center")
-        text.markdown(f"`{run.id}`: {run.damaged}")
+        text.markdown(f"`{run.id}`: {md(run.damaged)}")
         button.button(
-            "Delete", key=f"delete_damaged_{run.id}", on_click=_ask_delete, args=(run.id, run.name or run.id, "damaged")
+            "Delete",
+            key=f"delete_damaged_{run.id}",
+            on_click=_ask_delete,
+            args=(run.id, run.name or run.id, "damaged"),
+            disabled=not is_teacher(),
+            help=None if is_teacher() else "Only the teacher can delete a damaged run.",
         )
 
 
@@ -223,11 +261,22 @@ def manage(runs: list[RunInfo], class_id: str | None) -> None:
     run = by_id[run_id]
     if "new_name" not in state or state.get("new_name_of") != run.id:
         state.new_name, state.new_name_of = run.name, run.id  # the box starts with this run's name
+    mine = can_change(run)
     name_col, rename_col = st.columns([4, 1], vertical_alignment="bottom")
-    name_col.text_input("Name", key="new_name", max_chars=80)
-    rename_col.button("Rename", key="rename", on_click=_rename, args=(run.id,), width="stretch")
+    name_col.text_input("Name", key="new_name", max_chars=80, disabled=not mine)
+    rename_col.button(
+        "Rename",
+        key="rename",
+        on_click=_rename,
+        args=(run.id,),
+        width="stretch",
+        disabled=not mine,
+        help=None if mine else NOT_YOURS,
+    )
     mark_col, download_col, delete_col = st.columns(3)
-    if run.id == class_id:
+    if not is_teacher():
+        mark_col.caption("The teacher chooses the class model.")
+    elif run.id == class_id:
         mark_col.button(
             "Unmark",
             key="class_model",
@@ -255,7 +304,15 @@ def manage(runs: list[RunInfo], class_id: str | None) -> None:
         width="stretch",
         help="model.keras and run.json, in a folder you can drop into another runs/ folder",
     )
-    delete_col.button("Delete…", key="delete", on_click=_ask_delete, args=(run.id, run.name, "manage"), width="stretch")
+    delete_col.button(
+        "Delete…",
+        key="delete",
+        on_click=_ask_delete,
+        args=(run.id, run.name, "manage"),
+        width="stretch",
+        disabled=not mine,
+        help=None if mine else NOT_YOURS,
+    )
     if run.id == class_id:
         st.caption("This run is the class model: the Draw page starts with it, for everyone.")
     message("manage")

@@ -22,10 +22,10 @@ from cnn.jobs import job_queue
 from cnn.predict import Prediction, classifier_for
 from cnn.store import RunInfo, best_run, list_runs
 from ui import charts
-from ui.job_progress import active_jobs, follow_job
+from ui.frame import enter_app_frame
+from ui.job_progress import active_jobs, follow_job, start_job
 from ui.session import owner
 from ui.text import md
-from ui.workarounds import enter_app_frame
 
 enter_app_frame()
 
@@ -64,7 +64,7 @@ def _uploaded() -> None:
 
 def _train_fast_default() -> None:
     try:
-        job = job_queue().submit(owner(), PRESETS[DEFAULT_PRESET], DEFAULT_PRESET)
+        job = start_job(PRESETS[DEFAULT_PRESET], DEFAULT_PRESET)
     except CnnError as exc:
         state.train_error = str(exc)
         return

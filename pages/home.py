@@ -1,6 +1,6 @@
 import streamlit as st
 
-from ui.workarounds import enter_app_frame
+from ui.frame import enter_app_frame
 
 enter_app_frame()
 

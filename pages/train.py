@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from cnn import budget, classroom
 from cnn.config import (
     ARCHITECTURES,
     DEFAULT_PRESET,
@@ -29,17 +30,19 @@ from cnn.errors import CnnError
 from cnn.jobs import CANCELLED, FAILED, Job, job_queue
 from cnn.model import describe
 from cnn.records import TestMetrics
-from cnn.store import clean_name, rename_run
+from cnn.store import clean_name, list_runs, rename_run
 from ui import charts
-from ui.job_progress import curves, duration, follow_job
-from ui.session import owner
-from ui.workarounds import enter_app_frame
+from ui.frame import enter_app_frame
+from ui.job_progress import budget_problem, curves, duration, follow_job, start_job
+from ui.session import is_teacher, owner
+from ui.text import md
 
 enter_app_frame()
 
 FORM_FIELDS = [name for group in GROUPS for name in knobs_in(group)]
 CHOICE_NOTES = {"architecture": ARCHITECTURES, "lr_schedule": SCHEDULES}  # a line under the picker
 CUSTOM = "custom"
+OTHER_PROBLEMS = {"run_name": "Run name", "budget": "the time budget"}  # problems that are not a knob's
 GALLERY, GALLERY_COLUMNS = 24, 8
 
 
@@ -73,7 +76,7 @@ def field(name: str, problems: dict[str, str]) -> None:
         "help": meta["help"],
         "on_change": follow_knobs,
         "persist_state": "session",
-        "disabled": not applies(name, st.session_state),
+        "disabled": not applies(name, st.session_state) or (experiment is not None and experiment.locked(name)),
     }
     if meta["choices"]:
         st.selectbox(label, meta["choices"], **common)
@@ -109,6 +112,8 @@ def checked_form() -> tuple[TrainConfig | None, dict[str, str]]:
             clean_name(st.session_state.run_name)
         except CnnError as exc:
             problems["run_name"] = str(exc)
+    if config is not None and (over := budget_problem(config)):
+        problems["budget"] = over
     return config, problems
 
 
@@ -118,8 +123,8 @@ def start() -> None:
     if problems or active(latest_job()):  # a stale or double click
         return
     try:
-        job_queue().submit(owner(), config, st.session_state.run_name.strip() or None)
-    except CnnError as exc:  # the queue is full
+        start_job(config, st.session_state.run_name.strip() or None, experiment.id if experiment else "")
+    except CnnError as exc:  # the queue is full, or a job from another tab
         st.session_state.start_error = str(exc)
 
 
@@ -139,13 +144,13 @@ def saved(job: Job) -> None:
         st.error(job.error or "The run was not saved.")
         if st.button("Try saving again", key="save_again"):
             try:
-                job_queue().save_again(job)
+                job_queue().save(job)
             except CnnError as exc:
                 st.error(str(exc))
             else:
                 st.rerun()
         return
-    st.success(f"Saved as “{job.run.name}”: it now appears on the Draw page.")
+    st.success(f"Saved as “{md(job.run.name)}”: it now appears on the Draw page.")
     st.page_link("pages/draw.py", label="Draw a digit for it to read", icon="✍️")
     name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
     new_name = name_col.text_input("Rename this run", value=job.run.name, key=f"rename_{job.run.id}", max_chars=80)
@@ -213,6 +218,11 @@ for name, value in PRESETS[DEFAULT_PRESET].to_dict().items():
     st.session_state.setdefault(name, value)
 st.session_state.setdefault("preset", DEFAULT_PRESET)
 st.session_state.setdefault("run_name", "")
+# The class experiment (the teacher's question) fixes every knob but one or two, for students.
+experiment = None if is_teacher() else classroom.class_settings().experiment
+if experiment is not None:
+    st.session_state.update(experiment.apply(form_values()))
+    follow_knobs()
 config, problems = checked_form()
 job = latest_job()
 busy = active(job)
@@ -222,12 +232,19 @@ st.write(
     "Choose how long to train and how big the network is, press **Start**, and watch it learn. "
     "Stop whenever you like: what it has learned so far is kept."
 )
+if experiment is not None:
+    free = " and ".join(knob_range(name)["label"].lower() for name in experiment.free)
+    st.info(
+        f"**Class experiment:** {md(experiment.question)}  \nChoose your {free}; the teacher has set the rest. "
+        "Your run joins the class's chart on the Class page."
+    )
 st.selectbox(
     "Start from",
     [*PRESETS, CUSTOM],
     key="preset",
     on_change=apply_preset,
     persist_state="session",
+    disabled=experiment is not None,
     help="A preset sets every knob below; change any of them afterwards.",
 )
 basic = knobs_in("basic")
@@ -243,11 +260,14 @@ with st.expander("Advanced", expanded=any(name not in basic for name in problems
 
 if config is not None:
     st.markdown(f"**Model:** {describe(config)}")
+    estimate = budget.estimate_seconds(config, budget.machine_speed(list_runs()))
     st.caption(
         f"{config.epochs} epoch{'s' * (config.epochs > 1)} × {config.steps_per_epoch} steps of "
         f"{config.batch_size} images; {config.fit_images:,} training and {config.validation_images:,} "
-        "validation images."
+        f"validation images. About {duration(estimate)} of training on this server (an estimate)."
     )
+    if "budget" in problems:
+        st.error(problems["budget"])
 else:
     st.markdown("**Model:** fix the settings marked in red to see it.")
 
@@ -268,7 +288,7 @@ if "start_error" in st.session_state:
 if problems:
     st.caption(
         "Start is off until the settings marked in red are fixed: "
-        + ", ".join(knob_range(name)["label"] if name != "run_name" else "Run name" for name in problems)
+        + ", ".join(OTHER_PROBLEMS.get(name) or knob_range(name)["label"] for name in problems)
         + "."
     )
 elif busy:

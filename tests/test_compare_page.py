@@ -45,8 +45,10 @@ def runs(trained_runs, runs_dir) -> dict[str, str]:
     return {run.name: run.id for run in list_runs(runs_dir)}
 
 
-def open_page(**state) -> AppTest:
+def open_page(teacher: bool = True, **state) -> AppTest:
+    """The Compare page, by default as the teacher (who may change any run)."""
     at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["teacher"] = teacher
     for key, value in state.items():
         at.session_state[key] = value
     at.run()

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from cnn.classroom import owner_key
 from cnn.data import load_mnist
 from cnn.drawings import draw_digit
 from cnn.imagefile import MAX_UPLOAD_BYTES
@@ -387,7 +388,7 @@ def test_training_from_the_page_gives_a_model_to_draw_with(runs_dir, tiny_config
     assert not at.exception and not at.error
     assert "Training a model for you" in infos(at)
     job_id = at.session_state["draw_job"]
-    (job,) = [j for j in job_queue().jobs_of(at.session_state["owner"]) if j.id == job_id]
+    (job,) = [j for j in job_queue().jobs_of(owner_key(at.session_state["token"])) if j.id == job_id]
     deadline = time.monotonic() + 300
     while not job.ended and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -53,8 +53,8 @@ def test_stop_mid_epoch_keeps_and_saves_what_was_learned(queue, runs_dir):
 def test_a_closed_tab_stops_its_running_job_which_is_still_saved(runs_dir):
     queue = JobQueue(workers=1, abandon_after=1.0, runs_root=runs_dir)
     try:
-        job = queue.submit("bob", LONG)  # nobody touches: the tab is gone
-        waiting = queue.submit("bob", LONG)
+        job = queue.submit("bob", LONG)  # nobody touches: the tabs are gone
+        waiting = queue.submit("bea", LONG)
         wait_until(lambda: job.ended and waiting.ended)
     finally:
         queue.shutdown()
@@ -89,9 +89,9 @@ def test_a_full_queue_refuses_more_jobs(runs_dir):
     try:
         jobs = [queue.submit("frank", LONG)]
         wait_until(lambda: jobs[0].state == "running", touch=lambda: queue.touch("frank"))
-        jobs += [queue.submit("frank", LONG) for _ in range(2)]  # one runs, two wait
+        jobs += [queue.submit(who, LONG) for who in ("fay", "fred")]  # one runs, two wait
         with pytest.raises(CnnError, match="queue is full"):
-            queue.submit("frank", LONG)
+            queue.submit("flo", LONG)
         for job in jobs:
             queue.stop(job)
     finally:
@@ -113,7 +113,7 @@ def test_a_full_disk_keeps_the_model_in_the_session_and_earlier_runs_intact(tiny
         assert accuracy > 0.5  # the model is still there and works
         assert [r.id for r in store.list_runs(runs_dir)] == [earlier.id]
         queue.runs_root = runs_dir  # the teacher frees space / fixes the folder
-        saved = queue.save_again(job)
+        saved = queue.save(job)
         assert job.error is None and {r.id for r in store.list_runs(runs_dir)} == {earlier.id, saved.id}
     finally:
         queue.shutdown()
@@ -196,3 +196,16 @@ def test_hostile_canvas_data_is_no_digit_or_a_clear_error(canvas, good_run):
         assert classifier.classify(canvas) is None
     except CnnError as exc:
         assert str(exc)
+
+
+def test_a_student_has_one_job_at_a_time_however_many_tabs(queue):
+    first = queue.submit("gus", LONG)
+    with pytest.raises(CnnError, match="already have a training job"):
+        queue.submit("gus", LONG)  # the same student from a second tab
+    teachers = [queue.submit("teacher", LONG, one_at_a_time=False) for _ in range(2)]
+    assert [j.owner for j in queue.active()] == ["gus", "teacher", "teacher"]
+    queue.stop(first)
+    wait_until(lambda: first.ended, touch=lambda: queue.touch("gus"))
+    again = queue.submit("gus", LONG)  # once it has ended, the next one may start
+    for job in (again, *teachers):
+        queue.stop(job)

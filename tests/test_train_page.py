@@ -17,6 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn import jobs
+from cnn.classroom import owner_key
 from cnn.data import load_mnist
 from cnn.store import list_runs, load_model
 from cnn.train import probabilities
@@ -87,7 +88,7 @@ def fill(at: AppTest, **values) -> None:
 
 
 def the_job(queue: jobs.JobQueue, at: AppTest) -> jobs.Job:
-    (job,) = queue.jobs_of(at.session_state.owner)
+    (job,) = queue.jobs_of(owner_key(at.session_state.token))
     return job
 
 
@@ -206,7 +207,7 @@ def test_invalid_settings_are_shown_at_their_field_and_nothing_starts(at, queue)
     assert element_after(at, "conv_blocks") is None or element_after(at, "conv_blocks").type != "error"
     assert at.button(key="start").disabled
 
-    assert queue.jobs_of(at.session_state.owner) == []
+    assert queue.jobs_of(owner_key(at.session_state.token)) == []
 
     fill(at, batch_size=64)
     assert not at.error and not at.button(key="start").disabled

@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cnn.records import History, TestMetrics
+from ui.text import plotly_text
 
 INK = "#1f3b73"
 HIGHLIGHT = "#e4572e"
@@ -324,6 +325,7 @@ def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "train
     spec), since long runs have tens of thousands of steps."""
     traces, lows = [], []
     for i, c in enumerate(curves):
+        name = plotly_text(c.name)  # user text: shown literally, never as HTML
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         x, raw = np.asarray(c.x, float), np.asarray(getattr(c, metric), float)
         val = np.asarray(getattr(c, f"val_{metric}"), float)
@@ -332,21 +334,21 @@ def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "train
             {
                 "x": x[shown],
                 "y": np.asarray(smooth(raw))[shown],
-                "name": c.name,
-                "legendgroup": c.name,
+                "name": name,
+                "legendgroup": name,
                 "mode": "lines",
                 "line": {"color": colour, "width": 2.5},
-                "hovertemplate": f"{c.name}<br>%{{x:.3~f}}: %{{y:.3f}} (smoothed)<extra></extra>",
+                "hovertemplate": "%{fullData.name}<br>%{x:.3~f}: %{y:.3f} (smoothed)<extra></extra>",
             },
             {
                 "x": np.asarray(c.val_x, float),
                 "y": val,
-                "name": f"{c.name} · validation",
-                "legendgroup": c.name,
+                "name": f"{name} · validation",
+                "legendgroup": name,
                 "showlegend": False,
                 "mode": "markers",
                 "marker": {"color": colour, "size": 8, "line": {"color": "white", "width": 1}},
-                "hovertemplate": f"{c.name}<br>%{{x:.3~f}}: validation %{{y:.3f}}<extra></extra>",
+                "hovertemplate": "%{fullData.name}<br>%{x:.3~f}: %{y:.3f}<extra></extra>",
             },
         ]
         lows += [*raw[len(raw) // 5 :], *val]
@@ -387,7 +389,7 @@ def knob_scatter(points: dict[str, Sequence], labels: dict[str, str] | None = No
         fig.add_scatter(
             x=[p.value for p in ps],
             y=[p.test_accuracy for p in ps],
-            text=[p.name for p in ps],
+            text=[plotly_text(p.name) for p in ps],
             name=labels.get(name, name),
             mode="markers",
             showlegend=False,

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from cnn import budget, classroom
+from cnn.config import TrainConfig
+from cnn.errors import CnnError
 from cnn.jobs import QUEUED, RUNNING, Job, job_queue
 from cnn.records import Snapshot
+from cnn.store import list_runs
 from ui import charts
-from ui.session import owner
+from ui.session import is_teacher, nickname, owner
 
 REDRAW_SECONDS = 0.5  # live curves: twice a second
 SIDEBAR_SECONDS = 1.0
@@ -23,6 +27,23 @@ SIDEBAR_SECONDS = 1.0
 def active_jobs() -> list[Job]:
     """This session's jobs that are waiting or training, oldest first."""
     return [j for j in job_queue().jobs_of(owner()) if j.state in (QUEUED, RUNNING)]
+
+
+def budget_problem(config: TrainConfig) -> str | None:
+    """Why a student may not start ``config`` (the teacher's time budget); None for the teacher."""
+    if is_teacher():
+        return None
+    return budget.over_budget(config, classroom.class_settings().budget_minutes, budget.machine_speed(list_runs()))
+
+
+def start_job(config: TrainConfig, name: str | None = None, experiment: str = "") -> Job:
+    """Queue a job as this student's: one at a time and within the budget (the teacher: any)."""
+    problem = budget_problem(config)
+    if problem:
+        raise CnnError(problem)
+    return job_queue().submit(
+        owner(), config, name, owner_name=nickname(), experiment=experiment, one_at_a_time=not is_teacher()
+    )
 
 
 def duration(seconds: float) -> str:

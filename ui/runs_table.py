@@ -59,7 +59,7 @@ def names(runs: Sequence[RunInfo]) -> list[str]:
 def leaderboard(runs: Sequence[RunInfo], class_model: str | None = None) -> list[dict[str, Any]]:
     """One row per usable run, the most accurate first.
 
-    Columns: rank, name, class_model (bool), preset, epochs, filters, dropout, every other
+    Columns: rank, name, by (nickname), class_model (bool), preset, epochs, filters, dropout, every other
     setting that varies, parameters, test_accuracy (0-1), train_seconds, images_per_s,
     status, created (a datetime, or None), id.
     """
@@ -72,6 +72,7 @@ def leaderboard(runs: Sequence[RunInfo], class_model: str | None = None) -> list
             {
                 "rank": rank,
                 "name": run.name,
+                "by": run.owner_name,
                 "class_model": run.id == class_model,
                 "preset": run.preset,
                 **{name: getattr(run.config, name) for name in knobs},
@@ -148,14 +149,24 @@ class Point:
 def what_mattered(runs: Sequence[RunInfo]) -> dict[str, list[Point]]:
     """For each setting that varies across the usable runs: (run, value, test accuracy) points."""
     runs = [run for run in runs if not run.damaged]
-
-    def value(run: RunInfo, name: str) -> Any:
-        v = getattr(run.config, name)
-        return shown(v) if isinstance(v, bool) else v
-
     return {
-        name: [Point(run.name, value(run, name), run.test_accuracy or 0.0) for run in runs] for name in varying(runs)
+        name: [Point(run.name, plotted(run, name), run.test_accuracy or 0.0) for run in runs] for name in varying(runs)
     }
+
+
+def experiment_points(runs: Sequence[RunInfo], free: Sequence[str]) -> dict[str, list[Point]]:
+    """For a class experiment's chart: each free knob's value against test accuracy, one point
+    per run, named after the student who trained it."""
+    return {
+        name: [Point(run.owner_name or run.name, plotted(run, name), run.test_accuracy or 0.0) for run in runs]
+        for name in free
+    }
+
+
+def plotted(run: RunInfo, name: str) -> Any:
+    """A setting's value as a chart axis takes it (switches as yes/no)."""
+    v = getattr(run.config, name)
+    return shown(v) if isinstance(v, bool) else v
 
 
 def zip_name(run: RunInfo) -> str:

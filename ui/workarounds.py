@@ -1,7 +1,6 @@
 """Where the app works around Streamlit, each with the reason.
 
-``install()`` is called once per script run by ``app.py``; ``enter_app_frame()`` is the
-first call of every page script.
+``install()`` is called once per script run by ``app.py``.
 """
 
 from __future__ import annotations
@@ -38,21 +37,3 @@ def keep_keras_session() -> None:
         )
         return
     script_runner._clean_problem_modules = lambda: None
-
-
-def enter_app_frame() -> None:
-    """Run this page inside app.py's frame, even on the first request after a server start.
-
-    Because the app has a pages/ folder, a freshly started server runs each page script
-    on its own (Streamlit's old multipage mode) until app.py has called st.navigation
-    once. A first visit to /draw would then miss the frame: layout, sidebar, workarounds.
-    In that mode, switch it off and rerun, so app.py runs and routes to this page.
-    Once per session at most: a rerun drops the click that caused this run, and AppTest
-    starts every run in that mode again.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory and not st.session_state.get("_entered_app_frame"):
-        st.session_state._entered_app_frame = True
-        PagesManager.uses_pages_directory = False
-        st.rerun()
