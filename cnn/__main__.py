@@ -1,4 +1,5 @@
-"""Command line: ``python -m cnn train | runs | evaluate | predict | rename | delete | class-model``.
+"""Command line: ``python -m cnn train | runs | evaluate | predict | rename | delete | class-model | label |
+drawings | finetune`` (or ``cnn ...`` once installed).
 
 The same functions the pages call, for people who prefer a terminal (and for scripts).
 """
@@ -12,6 +13,8 @@ import sys
 import threading
 import time
 from dataclasses import fields
+
+import numpy as np
 
 from cnn import store
 from cnn.config import DEFAULT_PRESET, PRESETS, TrainConfig
@@ -184,6 +187,74 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- label, drawings, finetune: teaching the model the class's handwriting ----------------------
+def cmd_label(args: argparse.Namespace) -> int:
+    from cnn import collection
+    from cnn.imagefile import load_image
+
+    *files, label = args.items
+    if not files:
+        raise CnnError("Give one or more image files and then the digit they show, e.g. `cnn label seven.png 7`.")
+    digit = collection.check_label(label)
+    failed = 0
+    for path in files:
+        try:
+            drawing = collection.add_drawing(load_image(path), digit)
+        except CnnError as exc:
+            failed += 1
+            print(f"{path}: error: {exc}")
+        else:
+            print(f"{path}: saved as a {digit} ({drawing.id})")
+    return 1 if failed else 0
+
+
+def cmd_drawings(args: argparse.Namespace) -> int:
+    from cnn import collection
+
+    if args.action == "export":
+        if not args.out:
+            raise CnnError("Say where to write it: `cnn drawings export OUT.npz`.")
+        n = collection.export(args.out)
+        print(f"Wrote {n} drawings to {args.out} (x: uint8 n x 28 x 28, y: uint8 labels, as MNIST).")
+    elif args.action == "clear":
+        print(f"Deleted {collection.clear()} drawings.")
+    else:
+        drawings = collection.list_drawings()
+        counts = np.bincount([d.label for d in drawings], minlength=10) if drawings else np.zeros(10, int)
+        wrong = sum(d.wrong for d in drawings)
+        print(
+            f"{len(drawings)} labelled drawings ({wrong} corrections); per digit: "
+            + "  ".join(f"{d}: {n}" for d, n in enumerate(counts))
+        )
+        for name in collection.damaged():
+            print(f"  damaged, skipped: {name}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from cnn import collection
+    from cnn.finetune import finetune
+
+    run = store.get_run(args.run) if args.run else store.best_run()
+    if run is None:
+        raise CnnError(NO_RUNS)
+    drawings = collection.list_drawings()
+    print(f"Teaching {run.name!r} ({run.id}) {len(drawings)} labelled drawings, with MNIST ...", flush=True)
+    bar = _ProgressBar()
+    try:
+        result, report = finetune(run, drawings, on_progress=bar.update, seed=args.seed)
+    finally:
+        bar.close()
+    taught = store.save_run(
+        result,
+        f"{run.name}, taught {report.drawings} drawings"[: store.MAX_NAME],
+        taught={**report.to_dict(), "from": run.id},
+    )
+    print(f"Saved as run {taught.id} ({taught.name}); {run.id} is unchanged. {report.seconds:.1f} s of teaching.")
+    print("\n".join(report.lines()))
+    return 0
+
+
 # --- the parser ---------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cnn", description="Train and use CNNs on MNIST.")
@@ -228,6 +299,20 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("class-model", help="mark the run the Draw page uses for everyone ('none' to unmark)")
     p.add_argument("run")
     p.set_defaults(command=cmd_class_model)
+
+    p = sub.add_parser("label", help="add image files to the class's labelled drawings: FILE... DIGIT")
+    p.add_argument("items", nargs="+", metavar="FILE... DIGIT", help="one or more image files, then the digit")
+    p.set_defaults(command=cmd_label)
+
+    p = sub.add_parser("drawings", help="the class's labelled drawings: list, export OUT.npz, clear")
+    p.add_argument("action", nargs="?", choices=("list", "export", "clear"), default="list")
+    p.add_argument("out", nargs="?", help="for export: the .npz file to write (MNIST's layout)")
+    p.set_defaults(command=cmd_drawings)
+
+    p = sub.add_parser("finetune", help="teach a run the class's drawings; saves a new run, prints before/after")
+    p.add_argument("--run", help="the run to teach (default: the class model, else the most accurate run)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(command=cmd_finetune)
     return parser
 
 

@@ -71,6 +71,7 @@ class RunInfo:
     owner: str = ""  # the owner key of who trained it; empty for the teacher's (CLI) runs
     owner_name: str = ""  # their nickname when they trained it
     experiment: str = ""  # the class experiment it answers, if any
+    taught: dict | None = field(default=None, repr=False)  # for a fine-tuned run: cnn.finetune's report
     damaged: str | None = None
 
     @property
@@ -121,11 +122,13 @@ def save_run(
     owner: str = "",
     owner_name: str = "",
     experiment: str = "",
+    taught: dict | None = None,
 ) -> RunInfo:
     """Save a finished or stopped run atomically; returns it as listed.
 
     ``owner`` is the owner key of the student who trained it (empty: the teacher's, e.g.
-    from the command line), ``experiment`` the class experiment it answers, if any."""
+    from the command line), ``experiment`` the class experiment it answers, if any, and
+    ``taught`` a fine-tune's before/after report (cnn.finetune)."""
     import keras as keras_module  # already imported by training; only for the version
 
     root = root or runs_dir()
@@ -151,6 +154,7 @@ def save_run(
         "owner": owner,
         "owner_name": owner_name,
         "experiment": experiment,
+        "taught": taught,
         "versions": {
             "python": platform.python_version(),
             "keras": keras_module.__version__,
@@ -287,6 +291,7 @@ def _parse_meta(run_id: str, path: Path, meta: Any) -> RunInfo:
         owner=_text(meta.get("owner", ""), "owner"),
         owner_name=_text(meta.get("owner_name", ""), "owner_name"),
         experiment=_text(meta.get("experiment", ""), "experiment"),
+        taught=meta["taught"] if isinstance(meta.get("taught"), dict) else None,
     )
 
 
