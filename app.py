@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon="🏋️"),
     st.Page("pages/draw.py", title="Draw", icon="✍️"),
     st.Page("pages/compare.py", title="Compare", icon="📊"),
+    st.Page("pages/drawings.py", title="Drawings", icon="🖼️"),
     st.Page("pages/classroom.py", title="Class", icon="🧑‍🏫"),
 ]
 page = st.navigation(PAGES)

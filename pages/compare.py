@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from cnn import collection, scores
 from cnn.errors import CnnError
 from cnn.store import (
     RunInfo,
@@ -136,8 +137,21 @@ def message(section: str) -> None:
         (st.error if kind == "error" else st.success)(text)
 
 
+def reading_scores(runs: list[RunInfo]) -> dict[str, dict[str, float | None]]:
+    """Each run's accuracy on drawings unlike MNIST's and on the class's own (kept once scored)."""
+    drawings = collection.list_drawings()
+    with st.spinner("Scoring each run on drawings unlike MNIST's and on the class's drawings…"):
+        return {
+            run.id: {
+                "drawn_accuracy": scores.drawn_accuracy(run),
+                "class_accuracy": scores.class_accuracy(run, drawings),
+            }
+            for run in runs
+        }
+
+
 def table(runs: list[RunInfo], class_id: str | None) -> None:
-    rows = runs_table.leaderboard(runs, class_id)
+    rows = runs_table.leaderboard(runs, class_id, reading_scores(runs))
     knobs = [name for name in rows[0] if name in runs_table.SETTINGS]
     config = {
         "rank": NUMBER("#", width="small"),
@@ -150,7 +164,17 @@ def table(runs: list[RunInfo], class_id: str | None) -> None:
         **{name: runs_table.label(name).capitalize() for name in knobs},
         "dropout": NUMBER("Dropout", format="%.2f"),
         "parameters": NUMBER("Parameters", format="localized", help="numbers the network learned"),
-        "test_accuracy": NUMBER("Test accuracy", format="percent", help="on the 10,000 test digits"),
+        "test_accuracy": NUMBER("Test accuracy", format="percent", help="on MNIST's 10,000 test digits"),
+        "drawn_accuracy": NUMBER(
+            "Drawn digits",
+            format="percent",
+            help="on 2,560 drawn digits unlike MNIST's (other hands, pens, typed, photos)",
+        ),
+        "class_accuracy": NUMBER(
+            "Class drawings",
+            format="percent",
+            help="on the drawings the class labelled (a run taught them has seen some: see its own before/after)",
+        ),
         "train_seconds": NUMBER("Training time", format="%.1f s", help="fitting and validating, in seconds"),
         "images_per_s": NUMBER("Images/s", format="%.0f", help="training speed"),
         "status": "Status",

@@ -11,10 +11,13 @@ the fast default right here.
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn import explain
+from cnn import collection, explain
 from cnn.config import DEFAULT_PRESET, PRESETS
 from cnn.errors import CnnError
 from cnn.imagefile import decode_image
@@ -24,7 +27,7 @@ from cnn.store import RunInfo, best_run, list_runs
 from ui import charts
 from ui.frame import enter_app_frame
 from ui.job_progress import active_jobs, follow_job, start_job
-from ui.session import owner
+from ui.session import nickname, owner
 from ui.text import md
 
 enter_app_frame()
@@ -162,6 +165,60 @@ def show_prediction(prediction: Prediction) -> None:
         st.plotly_chart(charts.digit_image(prediction.prepared.image, height=160), key="seen", config=NO_CHART_BAR)
         st.caption("What the model sees: 28×28 pixels")
     st.plotly_chart(charts.probability_bars(prediction.probabilities), key="bars", config=NO_CHART_BAR)
+
+
+def _label(image, digit: int, prediction: Prediction, run_id: str, fingerprint: str) -> None:
+    try:
+        collection.add_drawing(
+            image,
+            digit,
+            run=run_id,
+            predicted=prediction.digit,
+            confidence=prediction.confidence,
+            owner=owner(),
+            owner_name=nickname(),
+        )
+    except CnnError as exc:
+        state.label_error = str(exc)
+    else:
+        state.labelled = (fingerprint, digit)
+    state.label_nonce = state.get("label_nonce", 0) + 1  # a fresh "No, it's a" row next time
+
+
+def _corrected(key: str, image, prediction: Prediction, run_id: str, fingerprint: str) -> None:
+    if state[key] is not None:
+        _label(image, state[key], prediction, run_id, fingerprint)
+
+
+def label_it(image, prediction: Prediction, run: RunInfo) -> None:
+    """'That's right' or 'No, it's a ...': the drawing joins the class's drawings, to teach the model."""
+    fingerprint = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+    if "label_error" in state:
+        st.error(state.pop("label_error"))
+    if state.get("labelled", (None,))[0] == fingerprint:
+        st.success(
+            f"Saved in the class's drawings as a {state.labelled[1]}: thank you! "
+            "Teach the model with them on the Drawings page."
+        )
+        return
+    right, wrong = st.columns([1, 3], vertical_alignment="bottom")
+    right.button(
+        "✓ That's right",
+        key="label_right",
+        on_click=_label,
+        args=(image, prediction.digit, prediction, run.id, fingerprint),
+        help="Saves this drawing, with its label, in the class's drawings",
+    )
+    others = [d for d in range(10) if d != prediction.digit]
+    key = f"label_wrong_{state.get('label_nonce', 0)}"
+    wrong.pills(
+        "No, it's a …",
+        others,
+        key=key,
+        on_change=_corrected,
+        args=(key, image, prediction, run.id, fingerprint),
+        help="The right digit: saves this drawing, with that label, in the class's drawings",
+    )
 
 
 def show_steps(prediction: Prediction) -> None:
@@ -353,6 +410,7 @@ with right:
                 if drawing is not None and photo_ok:
                     st.caption(f"Classifying the {source}.")
                 show_prediction(prediction)
+                label_it(image, prediction, run)
 
 if prediction is not None and st.toggle(
     "How it was prepared", key="steps", help="The steps that turn your input into the model's 28×28 input"

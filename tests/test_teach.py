@@ -198,3 +198,58 @@ def test_the_finetune_command_saves_a_new_run_and_ends_with_both_pairs(good_run,
     taught = next(r for r in list_runs() if r.id != good_run.id)
     assert taught.name == "good test run, taught 12 drawings" and taught.taught["from"] == good_run.id
     assert json.loads((good_run.path / "run.json").read_text())["name"] == "good test run"  # the original stays
+
+
+def test_compare_shows_each_runs_accuracy_on_drawn_digits_and_on_the_class_drawings(good_run, runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from cnn import scores
+
+    images, labels = typed(10)
+    for image, label in zip(images, labels):
+        collection.add_drawing(image, label)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    (row,) = at.dataframe[0].value.to_dict("records")
+    assert 0.5 < row["drawn_accuracy"] <= 1.0 and 0.0 <= row["class_accuracy"] <= 1.0
+    assert row["drawn_accuracy"] == scores.drawn_accuracy(good_run)  # kept in scores.json, not scored again
+    assert len(json.loads((runs_dir / scores.SCORES_FILE).read_text())) == 2
+
+
+def test_labelling_from_the_draw_page_and_the_collection_page(good_run, runs_dir):
+    import base64
+    import io
+
+    from streamlit.testing.v1 import AppTest
+
+    from cnn.classroom import owner_key
+
+    (image,), _ = typed(1, start=3)  # a 3
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((280, 280)).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.query_params["me"] = "labeller-token-0123456789"
+    at.run()
+    at.switch_page("pages/draw.py").run()
+    at.session_state["canvas"] = {"drawing": {"raw": {"objects": [{"type": "Path"}]}, "data": url}}
+    at.run()
+    assert not at.exception, at.exception
+    answer = int(at.header[0].value.split(":")[1].split()[0])
+    correct = 3 if answer != 3 else 8  # say it is something else when the model happens to be right
+    (pills,) = [p for p in at.get("button_group") if p.proto.label.startswith("No, it")]
+    pills.set_value(correct).run()
+    assert any("Saved in the class's drawings as a" in s.value for s in at.success), [s.value for s in at.success]
+    (saved,) = collection.list_drawings()
+    assert saved.label == correct and saved.predicted == answer and saved.run == good_run.id
+    assert saved.owner == owner_key("labeller-token-0123456789")
+
+    at.switch_page("pages/drawings.py").run()
+    assert not at.exception, at.exception
+    assert any("1 labelled drawings" in m.value for m in at.markdown)
+    assert not [b for b in at.button if (b.key or "").startswith("delete_")]  # students do not delete
+    at.session_state["teacher"] = True
+    at.run()
+    at.button(key=f"delete_{saved.id}").click().run()
+    assert collection.list_drawings() == []

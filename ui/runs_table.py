@@ -56,12 +56,15 @@ def names(runs: Sequence[RunInfo]) -> list[str]:
     return out
 
 
-def leaderboard(runs: Sequence[RunInfo], class_model: str | None = None) -> list[dict[str, Any]]:
+def leaderboard(
+    runs: Sequence[RunInfo], class_model: str | None = None, scores: dict[str, dict[str, float | None]] | None = None
+) -> list[dict[str, Any]]:
     """One row per usable run, the most accurate first.
 
     Columns: rank, name, by (nickname), class_model (bool), preset, epochs, filters, dropout, every other
-    setting that varies, parameters, test_accuracy (0-1), train_seconds, images_per_s,
-    status, created (a datetime, or None), id.
+    setting that varies, parameters, test_accuracy (0-1), then each of ``scores[run.id]`` (e.g.
+    drawn_accuracy, class_accuracy), train_seconds, images_per_s, status, created (a datetime, or
+    None), id.
     """
     runs = [run for run in runs if not run.damaged]
     knobs = [*ALWAYS, *(name for name in varying(runs) if name not in ALWAYS)]
@@ -78,6 +81,7 @@ def leaderboard(runs: Sequence[RunInfo], class_model: str | None = None) -> list
                 **{name: getattr(run.config, name) for name in knobs},
                 "parameters": run.parameters,
                 "test_accuracy": run.test_accuracy,
+                **(scores or {}).get(run.id, {}),
                 "train_seconds": run.train_seconds,
                 "images_per_s": run.images_per_s,
                 "status": run.status,
