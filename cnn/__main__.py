@@ -255,6 +255,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from cnn import card, collection, scores
+
+    run = store.get_run(args.run)
+    facts = card.card(run, scores.drawn_accuracy(run), scores.class_accuracy(run, collection.list_drawings()))
+    print(json.dumps(facts, indent=2) if args.json else card.markdown(facts))
+    return 0
+
+
 # --- the parser ---------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cnn", description="Train and use CNNs on MNIST.")
@@ -299,6 +308,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("class-model", help="mark the run the Draw page uses for everyone ('none' to unmark)")
     p.add_argument("run")
     p.set_defaults(command=cmd_class_model)
+
+    p = sub.add_parser("card", help="a run's model card: data, settings, timings, accuracies, machine")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true", help="the facts as JSON")
+    p.set_defaults(command=cmd_card)
 
     p = sub.add_parser("label", help="add image files to the class's labelled drawings: FILE... DIGIT")
     p.add_argument("items", nargs="+", metavar="FILE... DIGIT", help="one or more image files, then the digit")

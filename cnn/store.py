@@ -11,6 +11,7 @@ Runs live in ``runs/`` beside the app, or wherever ``CNN_RUNS_DIR`` points.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -160,6 +161,7 @@ def save_run(
             "keras": keras_module.__version__,
             "tensorflow": _version("tensorflow"),
             "numpy": _version("numpy"),
+            **machine(),
         },
     }
     tmp = root / f".tmp-{run_id}"
@@ -431,6 +433,17 @@ def _sweep_leftovers(root: Path) -> None:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "run"
+
+
+def machine() -> dict[str, str]:
+    """What the run was trained on, for its model card."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": str(os.cpu_count() or 1), "system": f"{platform.system()} {platform.release()}"}
 
 
 def _version(package: str) -> str:

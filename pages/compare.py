@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cnn import collection, scores
+from cnn import card, collection, scores
 from cnn.errors import CnnError
 from cnn.store import (
     RunInfo,
@@ -150,8 +150,8 @@ def reading_scores(runs: list[RunInfo]) -> dict[str, dict[str, float | None]]:
         }
 
 
-def table(runs: list[RunInfo], class_id: str | None) -> None:
-    rows = runs_table.leaderboard(runs, class_id, reading_scores(runs))
+def table(runs: list[RunInfo], class_id: str | None, reading: dict[str, dict[str, float | None]]) -> None:
+    rows = runs_table.leaderboard(runs, class_id, reading)
     knobs = [name for name in rows[0] if name in runs_table.SETTINGS]
     config = {
         "rank": NUMBER("#", width="small"),
@@ -276,7 +276,7 @@ def mattered(runs: list[RunInfo]) -> None:
     st.plotly_chart(charts.knob_scatter(points, labels), key="what_mattered")
 
 
-def manage(runs: list[RunInfo], class_id: str | None) -> None:
+def manage(runs: list[RunInfo], class_id: str | None, reading: dict[str, dict[str, float | None]]) -> None:
     st.subheader("Manage a run")
     by_id = {run.id: run for run in runs}
     if state.get("manage") not in by_id:
@@ -320,13 +320,13 @@ def manage(runs: list[RunInfo], class_id: str | None) -> None:
         )
     download_col.download_button(
         "Download (.zip)",
-        data=lambda: runs_table.run_zip(run),
+        data=lambda: runs_table.run_zip(run, card.card(run, **reading[run.id])),
         file_name=runs_table.zip_name(run),
         mime="application/zip",
         key="download",
         on_click="ignore",
         width="stretch",
-        help="model.keras and run.json, in a folder you can drop into another runs/ folder",
+        help="model.keras, run.json and its model card, in a folder you can drop into another runs/ folder",
     )
     delete_col.button(
         "Delete…",
@@ -366,7 +366,8 @@ if usable:
         "Every saved training run, the most accurate first. Pick a few below to overlay their "
         "curves and see how their settings differ."
     )
-    table(usable, class_id)
+    reading = reading_scores(usable)
+    table(usable, class_id, reading)
 elif runs:
     st.info("No usable runs: train one on the Train page.")
     st.page_link("pages/train.py", label="Train a network", icon="🏋️")
@@ -376,7 +377,7 @@ message("damaged")  # also when the last damaged folder was just deleted
 if usable:
     overlay(usable)
     mattered(usable)
-    manage(usable, class_id)
+    manage(usable, class_id, reading)
 if "confirm_delete" in state:
     run_id, name, _ = state.confirm_delete
     confirm_delete(run_id, name)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnn import card
 from cnn.store import RunInfo, class_model, delete_run, get_run, list_runs, save_run
 from ui import runs_table
 
@@ -202,10 +203,20 @@ def test_download_button_and_the_zip_it_serves(runs):
     (button,) = [b for b in at.get("download_button") if b.key == "download"]
     assert "Download" in button.proto.label
     run = get_run(runs["beta"])
-    with zipfile.ZipFile(io.BytesIO(runs_table.run_zip(run))) as z:
-        assert sorted(z.namelist()) == [f"{run.id}/model.keras", f"{run.id}/run.json"]
+    facts = card.card(run, drawn_accuracy=0.93, class_accuracy=None)
+    with zipfile.ZipFile(io.BytesIO(runs_table.run_zip(run, facts))) as z:
+        assert sorted(z.namelist()) == sorted(
+            f"{run.id}/{name}" for name in ("model.keras", "run.json", "MODEL_CARD.md", "model_card.json")
+        )
         assert z.read(f"{run.id}/run.json") == (run.path / "run.json").read_bytes()
         assert z.read(f"{run.id}/model.keras") == run.model_path.read_bytes()
+        # The card's round trip: what it says is what the run is.
+        back = json.loads(z.read(f"{run.id}/model_card.json"))
+        text = z.read(f"{run.id}/MODEL_CARD.md").decode()
+    assert back["settings"] == run.config.to_dict() and back["accuracy"]["mnist_test"] == run.test_accuracy
+    assert back["accuracy"]["drawn_digits"] == 0.93 and back["model"]["parameters"] == run.parameters
+    assert back["machine"]["cores"] and back["machine"]["keras"].startswith("3.")
+    assert f"{run.test_accuracy:.2%}" in text and "93.00%" in text and run.summary in text
     assert runs_table.zip_name(run) == f"{run.id}.zip"
 
 

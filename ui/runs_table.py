@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from cnn import card
 from cnn.config import TrainConfig, knob_range
 from cnn.errors import CnnError
 from cnn.store import META_FILE, MODEL_FILE, RunInfo
@@ -177,8 +179,9 @@ def zip_name(run: RunInfo) -> str:
     return f"{run.id}.zip"
 
 
-def run_zip(run: RunInfo) -> bytes:
-    """``model.keras`` and ``run.json`` in a folder named after the run id, as zip bytes:
+def run_zip(run: RunInfo, facts: dict | None = None) -> bytes:
+    """``model.keras``, ``run.json`` and the model card (``facts`` from cnn.card, as
+    MODEL_CARD.md and model_card.json) in a folder named after the run id, as zip bytes:
     unzipped into another copy's runs folder, the run appears there."""
     buffer = io.BytesIO()
     try:
@@ -186,6 +189,9 @@ def run_zip(run: RunInfo) -> bytes:
             # model.keras is a zip already: stored as is; run.json compresses well.
             z.write(run.path / MODEL_FILE, f"{run.id}/{MODEL_FILE}", compress_type=zipfile.ZIP_STORED)
             z.write(run.path / META_FILE, f"{run.id}/{META_FILE}", compress_type=zipfile.ZIP_DEFLATED)
+            if facts is not None:
+                z.writestr(f"{run.id}/MODEL_CARD.md", card.markdown(facts), compress_type=zipfile.ZIP_DEFLATED)
+                z.writestr(f"{run.id}/model_card.json", json.dumps(facts, indent=2), compress_type=zipfile.ZIP_DEFLATED)
     except OSError as exc:
         raise CnnError(
             f"Could not read run {run.id!r} to download it ({exc.strerror or exc}); "
