@@ -38,8 +38,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cnn.train import train
 
     changes = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
-    config = PRESETS[args.preset].replace(**changes)
-    print(f"Training {args.preset}{' (changed: ' + ', '.join(changes) + ')' if changes else ''}: {describe(config)}")
+    earlier = store.get_run(args.more) if args.more else None
+    if earlier is not None:
+        if set(changes) - {"epochs"}:
+            raise CnnError("Training more keeps the run's settings: only --epochs (how many more) may be given.")
+        config = earlier.config.replace(epochs=changes.get("epochs", 1))
+        print(f"Training {earlier.name!r} ({earlier.id}) {config.epochs} more epoch(s): {describe(config)}")
+    else:
+        config = PRESETS[args.preset].replace(**changes)
+        print(
+            f"Training {args.preset}{' (changed: ' + ', '.join(changes) + ')' if changes else ''}: {describe(config)}"
+        )
     stop = threading.Event()
 
     def on_sigint(signum, frame):
@@ -51,14 +60,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     bar = _ProgressBar()
     try:
-        result = train(config, on_progress=bar.update, stop=stop)
+        result = train(config, on_progress=bar.update, stop=stop, start_from=earlier)
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.close()
     if result.steps == 0:
         print("Stopped before the first step: nothing was learned, nothing saved.")
         return 1
-    run = store.save_run(result, args.name)
+    name = args.name or (f"{earlier.name}, +{config.epochs} epochs"[: store.MAX_NAME] if earlier else None)
+    run = store.save_run(result, name, continued_from=earlier.id if earlier else "")
     how = "stopped early" if result.stopped else "finished"
     print(
         f"Run {run.id} ({run.name}) {how} after {result.steps} steps in {result.train_seconds:.1f} s "
@@ -272,6 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (Ctrl-C stops it and still saves it)")
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help="start from this preset")
     p.add_argument("--name", help="a name for the saved run")
+    p.add_argument("--more", metavar="RUN", help="train this saved run --epochs more (its curves continue)")
     for f in fields(TrainConfig):
         meta, flag = f.metadata, "--" + f.name.replace("_", "-")
         allowed = f"one of {', '.join(meta['choices'])}" if meta["choices"] else f"{meta['low']}..{meta['high']}"

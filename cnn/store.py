@@ -73,6 +73,7 @@ class RunInfo:
     owner_name: str = ""  # their nickname when they trained it
     experiment: str = ""  # the class experiment it answers, if any
     taught: dict | None = field(default=None, repr=False)  # for a fine-tuned run: cnn.finetune's report
+    continued_from: str = ""  # the run this one trained more
     damaged: str | None = None
 
     @property
@@ -124,6 +125,7 @@ def save_run(
     owner_name: str = "",
     experiment: str = "",
     taught: dict | None = None,
+    continued_from: str = "",
 ) -> RunInfo:
     """Save a finished or stopped run atomically; returns it as listed.
 
@@ -156,6 +158,7 @@ def save_run(
         "owner_name": owner_name,
         "experiment": experiment,
         "taught": taught,
+        "continued_from": continued_from,
         "versions": {
             "python": platform.python_version(),
             "keras": keras_module.__version__,
@@ -294,6 +297,7 @@ def _parse_meta(run_id: str, path: Path, meta: Any) -> RunInfo:
         owner_name=_text(meta.get("owner_name", ""), "owner_name"),
         experiment=_text(meta.get("experiment", ""), "experiment"),
         taught=meta["taught"] if isinstance(meta.get("taught"), dict) else None,
+        continued_from=_text(meta.get("continued_from", ""), "continued_from"),
     )
 
 

@@ -29,6 +29,7 @@ from cnn.config import TrainConfig
 from cnn.data import Mnist, load_mnist
 from cnn.model import build_model, forward
 from cnn.records import History, Snapshot, TestMetrics
+from cnn.store import RunInfo, load_model
 
 if TYPE_CHECKING:
     import keras
@@ -79,12 +80,22 @@ def make_dataset(config: TrainConfig, x: np.ndarray, y: np.ndarray):
     return ds.prefetch(2).with_options(options)
 
 
-def compile_model(model: keras.Model, config: TrainConfig) -> None:
+def compile_model(model: keras.Model, config: TrainConfig, restart: bool = False) -> None:
+    """Compile for ``config``'s epochs. ``restart``: continuing a trained model, whose weights
+    are already good: a warm restart to a third of the peak rate (a short warm-up, then the
+    same anneal) instead of the first run's full climb, which would throw much of it away."""
     keras = runtime.keras()
     total = config.epochs * config.steps_per_epoch
-    lr: Any = config.learning_rate
-    if config.lr_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total)
+    peak = config.learning_rate / 3 if restart else config.learning_rate
+    lr: Any = peak
+    if config.lr_schedule == "cosine" or (restart and config.lr_schedule == "onecycle"):
+        warmup = max(1, total // 20) if restart else 0
+        lr = keras.optimizers.schedules.CosineDecay(
+            peak / 10 if warmup else peak,
+            decay_steps=max(1, total - warmup),
+            warmup_target=peak if warmup else None,
+            warmup_steps=warmup,
+        )
     elif config.lr_schedule == "onecycle":
         warmup = max(1, total // 5)
         lr = keras.optimizers.schedules.CosineDecay(
@@ -150,17 +161,31 @@ def train(
     on_progress: Callable[[Snapshot], None] | None = None,
     stop: threading.Event | None = None,
     history: History | None = None,
+    start_from: RunInfo | None = None,
 ) -> TrainResult:
     """Train a model as ``config`` says; see the module docstring.
 
     ``history`` may be passed in so that another thread can read it while it grows
     (appends only; readers copy what they need).
+
+    ``start_from``: train that saved run's model ``config.epochs`` more epochs (train more),
+    its curves continuing where they ended; the result's config counts all the epochs.
     """
     data = data or load_mnist()
+    history = history if history is not None else History()
+    if start_from is None:
+        model, before = build_model(config), None
+        compile_model(model, config)
+    else:
+        more = config.epochs
+        start_from.config.replace(epochs=start_from.config.epochs + more)  # the whole run must be valid too
+        model, before = load_model(start_from), start_from
+        config = start_from.config.replace(epochs=more)  # the same data and knobs, more epochs
+        compile_model(model, config, restart=True)
+        for name, values in start_from.history.to_dict().items():
+            getattr(history, name).extend(values)
     x_fit, y_fit, x_val, y_val = split(config, data)
-    model = build_model(config)
-    compile_model(model, config)
-    recorder = _Recorder(model, config, x_val, y_val, history or History(), on_progress, stop or threading.Event())
+    recorder = _Recorder(model, config, x_val, y_val, history, on_progress, stop or threading.Event(), before)
 
     started = time.perf_counter()
     if not recorder.stop.is_set():  # a stop that came before the start trains nothing
@@ -172,21 +197,23 @@ def train(
             callbacks=[recorder.callback()],
         )
     train_seconds = time.perf_counter() - started
-    if recorder.steps and (not recorder.history.val_step or recorder.history.val_step[-1] != recorder.steps):
+    if recorder.steps and (not recorder.history.val_step or recorder.history.val_step[-1] != recorder.at):
         recorder.validate()  # the last point of the curve is where the run ended
 
     started = time.perf_counter()
     test = evaluate(model, data)
     eval_seconds = time.perf_counter() - started
     fit_seconds = max(train_seconds - recorder.validation_seconds, 1e-9)
+    if before is not None:  # the whole run, then the more
+        config = config.replace(epochs=before.config.epochs + config.epochs)
     return TrainResult(
         config=config,
         model=model,
         history=recorder.history,
         test=test,
         stopped=recorder.steps < recorder.total_steps,
-        steps=recorder.steps,
-        train_seconds=train_seconds,
+        steps=recorder.at,
+        train_seconds=train_seconds + (before.train_seconds if before else 0.0),
         eval_seconds=eval_seconds,
         images_per_s=recorder.images / fit_seconds,
         parameters=model.count_params(),
@@ -196,17 +223,25 @@ def train(
 class _Recorder:
     """Records each step, validates now and then, reports progress, obeys stop."""
 
-    def __init__(self, model, config, x_val, y_val, history, on_progress, stop):
+    def __init__(self, model, config, x_val, y_val, history, on_progress, stop, before=None):
         self.model, self.config, self.x_val, self.y_val = model, config, x_val, y_val
         self.history, self.on_progress, self.stop = history, on_progress, stop
+        # Training more: this run's steps and seconds continue the earlier run's curves.
+        self.step_offset = before.steps if before else 0
+        self.time_offset = before.history.time[-1] if before and before.history.time else 0.0
         self.total_steps = config.epochs * config.steps_per_epoch
         every = max(1, self.total_steps // VALIDATIONS_PER_RUN)
         self.val_at = set(range(every, self.total_steps + 1, every))
-        self.steps = self.images = 0
+        self.steps = self.images = self.validations = 0
         self.epoch = 1
         self.validation_seconds = 0.0
         self.started = self.last_report = 0.0
         self.running_loss = self.running_accuracy = 0.0
+
+    @property
+    def at(self) -> int:
+        """Where the curves are: this run's steps after the earlier run's."""
+        return self.step_offset + self.steps
 
     def callback(self):
         return runtime.keras().callbacks.LambdaCallback(
@@ -234,8 +269,8 @@ class _Recorder:
         batch_images = min(self.config.batch_size, self.config.fit_images - batch * self.config.batch_size)
         self.images += batch_images
         h = self.history
-        h.step.append(self.steps), h.loss.append(loss), h.accuracy.append(min(max(accuracy, 0.0), 1.0))
-        h.time.append(time.perf_counter() - self.started)
+        h.step.append(self.at), h.loss.append(loss), h.accuracy.append(min(max(accuracy, 0.0), 1.0))
+        h.time.append(self.time_offset + time.perf_counter() - self.started)
         if self.steps in self.val_at:
             self.validate()
         if self.stop.is_set():
@@ -246,15 +281,16 @@ class _Recorder:
             self.on_progress(self.snapshot(now))
 
     def on_epoch_end(self, epoch, logs=None):
-        self.history.epoch_end_steps.append(self.steps)
+        self.history.epoch_end_steps.append(self.at)
 
     def validate(self) -> None:
         started = time.perf_counter()
         loss, accuracy, _ = _score(self.model, self.x_val, self.y_val)
         self.validation_seconds += time.perf_counter() - started
+        self.validations += 1
         h = self.history
-        h.val_step.append(self.steps), h.val_loss.append(loss), h.val_accuracy.append(accuracy)
-        h.val_time.append(time.perf_counter() - self.started)
+        h.val_step.append(self.at), h.val_loss.append(loss), h.val_accuracy.append(accuracy)
+        h.val_time.append(self.time_offset + time.perf_counter() - self.started)
 
     def snapshot(self, elapsed: float) -> Snapshot:
         h = self.history
@@ -262,7 +298,7 @@ class _Recorder:
         per_step = fit_seconds / max(self.steps, 1)
         remaining = self.total_steps - self.steps
         validations_left = len([s for s in self.val_at if s > self.steps])
-        per_validation = self.validation_seconds / max(len(h.val_step), 1)
+        per_validation = self.validation_seconds / max(self.validations, 1)
         return Snapshot(
             step=self.steps,
             total_steps=self.total_steps,

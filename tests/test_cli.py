@@ -122,3 +122,20 @@ def test_ctrl_c_stops_training_and_still_saves(tmp_path):
     assert "Stopping after this step" in stdout and "stopped early" in stdout
     out = cli("runs", runs_dir=tmp_path / "runs")
     assert "stopped" in out.stdout
+
+
+def test_train_more_continues_a_saved_run_into_a_new_one(trained, tmp_path):
+    import shutil
+
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(trained[0], runs_dir)
+    (first,) = [p.name for p in runs_dir.iterdir() if not p.name.startswith(".")]
+    refused = cli("train", "--more", first, "--filters", "32", runs_dir=runs_dir)
+    assert refused.returncode == 2 and "only --epochs" in refused.stderr
+    out = cli("train", "--more", first, "--epochs", "1", runs_dir=runs_dir)
+    assert out.returncode == 0, out.stderr
+    assert "1 more epoch(s)" in out.stdout and "(from the cli, +1 epochs)" in out.stdout
+    new = next(p for p in runs_dir.iterdir() if p.name not in (first,) and not p.name.startswith("."))
+    meta = json.loads((new / "run.json").read_text())
+    assert meta["continued_from"] == first and meta["config"]["epochs"] == 2
+    assert len(meta["history"]["epoch_end_steps"]) == 2

@@ -5,7 +5,7 @@ import weakref
 import numpy as np
 import pytest
 
-from cnn.config import TrainConfig
+from cnn.config import ConfigError, TrainConfig
 from cnn.data import load_mnist
 from cnn.model import build_model, forward
 from cnn.records import History
@@ -134,3 +134,20 @@ def test_probabilities_match_the_model_and_its_traced_graph_dies_with_it(tiny_re
     del other
     gc.collect()
     assert alive() is None, "the traced graph must not keep its model alive"
+
+
+def test_training_more_continues_the_curves_and_the_model(tiny_config, runs_dir):
+    from cnn.store import save_run
+
+    first = save_run(train(tiny_config), "first")
+    more = train(tiny_config.replace(epochs=2), start_from=first)
+    h, old = more.history, first.history
+    assert more.config == first.config.replace(epochs=first.config.epochs + 2)
+    assert h.step[: len(old.step)] == old.step and h.step[len(old.step)] == old.step[-1] + 1
+    assert h.step == list(range(1, len(h.step) + 1)) and more.steps == h.step[-1] == 3 * first.steps
+    assert h.time[len(old.step)] >= old.time[-1] and h.epoch_end_steps[-1] == more.steps
+    assert h.val_step[-1] == more.steps and len(h.epoch_end_steps) == 3
+    assert more.test.accuracy >= first.test_accuracy - 0.02  # a warm restart, not a fresh start
+    assert more.train_seconds > first.train_seconds
+    with pytest.raises(ConfigError, match="epochs"):
+        train(tiny_config.replace(epochs=50), start_from=first)  # 51 epochs in all
