@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cnn import card, collection, scores
+from cnn import card, collection, repeats, scores
 from cnn.errors import CnnError
 from cnn.store import (
     RunInfo,
@@ -276,6 +276,45 @@ def mattered(runs: list[RunInfo]) -> None:
     st.plotly_chart(charts.knob_scatter(points, labels), key="what_mattered")
 
 
+def same_settings(runs: list[RunInfo]) -> None:
+    """Runs that differ only by their seed: each setting's mean and spread, and in words whether
+    two settings one knob apart really differ."""
+    st.subheader("Same settings, other seeds")
+    found = repeats.settings(runs)
+    repeated = [s for s in found if s.n > 1]
+    if not repeated:
+        st.caption(
+            "Train the same settings again with another seed (under Advanced) to see how much chance "
+            "alone moves the accuracy, and so whether a difference between settings is real."
+        )
+        return
+    rows = [
+        {
+            "name": s.runs[0].name,
+            "seeds": s.n,
+            "mean": s.mean,
+            "low": min(s.values),
+            "high": max(s.values),
+            "std": s.std,
+        }
+        for s in repeated
+    ]
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={
+            "name": st.column_config.TextColumn("Setting (its first run)"),
+            "seeds": NUMBER("Seeds"),
+            "mean": NUMBER("Mean test accuracy", format="percent"),
+            "low": NUMBER("Lowest", format="percent"),
+            "high": NUMBER("Highest", format="percent"),
+            "std": NUMBER("Spread (sd)", format="percent", help="standard deviation over the seeds"),
+        },
+    )
+    for v in repeats.verdicts(found):
+        (st.success if v.real else st.info)(md(v.words))
+
+
 def manage(runs: list[RunInfo], class_id: str | None, reading: dict[str, dict[str, float | None]]) -> None:
     st.subheader("Manage a run")
     by_id = {run.id: run for run in runs}
@@ -377,6 +416,7 @@ message("damaged")  # also when the last damaged folder was just deleted
 if usable:
     overlay(usable)
     mattered(usable)
+    same_settings(usable)
     manage(usable, class_id, reading)
 if "confirm_delete" in state:
     run_id, name, _ = state.confirm_delete

@@ -367,7 +367,8 @@ def overlay_curves(curves: Sequence, metric: str = "loss", x_title: str = "train
 
 
 def knob_scatter(points: dict[str, Sequence], labels: dict[str, str] | None = None, columns: int = 3) -> go.Figure:
-    """Small multiples: test accuracy against each setting, one point per run (its name on hover).
+    """Small multiples: test accuracy against each setting, one point per run (its name on hover),
+    and where a value was run with several seeds, its mean and standard deviation.
 
     ``points`` maps a setting to ``ui.runs_table.Point``s (name, value, test_accuracy)."""
     from plotly.subplots import make_subplots
@@ -398,6 +399,27 @@ def knob_scatter(points: dict[str, Sequence], labels: dict[str, str] | None = No
             row=i // cols + 1,
             col=i % cols + 1,
         )
+        by_setting: dict = {}
+        for p in ps:
+            by_setting.setdefault((p.setting, p.value), []).append(p.test_accuracy)
+        repeated = {key: v for key, v in by_setting.items() if len(v) > 1}
+        if repeated:  # a setting run with several seeds: its mean and standard deviation
+            fig.add_scatter(
+                x=[value for _, value in repeated],
+                y=[float(np.mean(v)) for v in repeated.values()],
+                error_y={
+                    "type": "data",
+                    "array": [float(np.std(v, ddof=1)) for v in repeated.values()],
+                    "color": HIGHLIGHT,
+                },
+                name=f"{labels.get(name, name)}: mean",
+                mode="markers",
+                showlegend=False,
+                marker={"color": HIGHLIGHT, "symbol": "line-ew-open", "size": 26, "line": {"width": 3}},
+                hovertemplate="mean over seeds %{y:.2%} ± %{error_y.array:.2%}<extra></extra>",
+                row=i // cols + 1,
+                col=i % cols + 1,
+            )
     fig.update_yaxes(tickformat=".0%")
     fig.update_yaxes(title_text="test accuracy", col=1)
     fig.update_layout(height=60 + 240 * rows, margin={"l": 10, "r": 10, "t": 40, "b": 10})

@@ -150,13 +150,19 @@ class Point:
     name: str
     value: Any  # the setting's value (yes/no for switches)
     test_accuracy: float
+    setting: str = ""  # runs with the same every knob but the seed share it (their mean is drawn)
+
+
+def _setting(run: RunInfo) -> str:
+    return repr(run.config.replace(seed=0))
 
 
 def what_mattered(runs: Sequence[RunInfo]) -> dict[str, list[Point]]:
     """For each setting that varies across the usable runs: (run, value, test accuracy) points."""
     runs = [run for run in runs if not run.damaged]
     return {
-        name: [Point(run.name, plotted(run, name), run.test_accuracy or 0.0) for run in runs] for name in varying(runs)
+        name: [Point(run.name, plotted(run, name), run.test_accuracy or 0.0, _setting(run)) for run in runs]
+        for name in varying(runs)
     }
 
 
@@ -164,7 +170,10 @@ def experiment_points(runs: Sequence[RunInfo], free: Sequence[str]) -> dict[str,
     """For a class experiment's chart: each free knob's value against test accuracy, one point
     per run, named after the student who trained it."""
     return {
-        name: [Point(run.owner_name or run.name, plotted(run, name), run.test_accuracy or 0.0) for run in runs]
+        name: [
+            Point(run.owner_name or run.name, plotted(run, name), run.test_accuracy or 0.0, _setting(run))
+            for run in runs
+        ]
         for name in free
     }
 
