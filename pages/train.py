@@ -227,83 +227,91 @@ config, problems = checked_form()
 job = latest_job()
 busy = active(job)
 
+
+def form() -> None:
+    """The knobs, the model they make, the run's name and Start."""
+    if experiment is not None:
+        free = " and ".join(knob_range(name)["label"].lower() for name in experiment.free)
+        st.info(
+            f"**Class experiment:** {md(experiment.question)}  \nChoose your {free}; the teacher has set the rest. "
+            "Your run joins the class's chart on the Class page."
+        )
+    st.selectbox(
+        "Start from",
+        [*PRESETS, CUSTOM],
+        key="preset",
+        on_change=apply_preset,
+        persist_state="session",
+        disabled=experiment is not None,
+        help="A preset sets every knob below; change any of them afterwards.",
+    )
+    basic = knobs_in("basic")
+    for column, name in zip(st.columns(len(basic)), basic):
+        with column:
+            field(name, problems)
+    with st.expander("Advanced", expanded=any(name not in basic for name in problems)):
+        for column, group in zip(st.columns(len(GROUPS) - 1), list(GROUPS)[1:]):
+            with column:
+                st.markdown(f"**{GROUPS[group]}**")
+                for name in knobs_in(group):
+                    field(name, problems)
+
+    if config is not None:
+        st.markdown(f"**Model:** {describe(config)}")
+        estimate = budget.estimate_seconds(config, budget.machine_speed(list_runs()))
+        st.caption(
+            f"{config.epochs} epoch{'s' * (config.epochs > 1)} × {config.steps_per_epoch} steps of "
+            f"{config.batch_size} images; {config.fit_images:,} training and {config.validation_images:,} "
+            f"validation images. About {duration(estimate)} of training on this server (an estimate)."
+        )
+        if "budget" in problems:
+            st.error(problems["budget"])
+    else:
+        st.markdown("**Model:** fix the settings marked in red to see it.")
+
+    name_col, start_col = st.columns([3, 1], vertical_alignment="bottom")
+    with name_col:
+        st.text_input(
+            "Run name",
+            key="run_name",
+            max_chars=80,
+            placeholder="automatic: the preset and the time",
+            persist_state="session",
+        )
+        if "run_name" in problems:
+            st.error(f"Run name: {problems['run_name']}")
+    start_col.button("Start training", key="start", type="primary", disabled=bool(problems) or busy, on_click=start)
+    if "start_error" in st.session_state:
+        st.error(st.session_state.pop("start_error"))
+    if problems:
+        st.caption(
+            "Start is off until the settings marked in red are fixed: "
+            + ", ".join(OTHER_PROBLEMS.get(name) or knob_range(name)["label"] for name in problems)
+            + "."
+        )
+    elif busy:
+        st.caption("Your network is training: stop it (or let it finish) to start another.")
+    queue = job_queue()
+    st.caption(
+        f"Training runs on the server, in one queue shared by everyone using this app: {queue.workers} "
+        f"job{'s' if queue.workers != 1 else ''} at a time, the others wait their turn. You can visit the "
+        f"Draw page meanwhile. If you close the tab, a running job is stopped {queue.abandon_after:.0f} s later "
+        "and still saved with what it learned; a job still waiting is cancelled."
+    )
+
+
 st.title("Train a network")
 st.write(
     "Choose how long to train and how big the network is, press **Start**, and watch it learn. "
     "Stop whenever you like: what it has learned so far is kept."
 )
-if experiment is not None:
-    free = " and ".join(knob_range(name)["label"].lower() for name in experiment.free)
-    st.info(
-        f"**Class experiment:** {md(experiment.question)}  \nChoose your {free}; the teacher has set the rest. "
-        "Your run joins the class's chart on the Class page."
-    )
-st.selectbox(
-    "Start from",
-    [*PRESETS, CUSTOM],
-    key="preset",
-    on_change=apply_preset,
-    persist_state="session",
-    disabled=experiment is not None,
-    help="A preset sets every knob below; change any of them afterwards.",
-)
-basic = knobs_in("basic")
-for column, name in zip(st.columns(len(basic)), basic):
-    with column:
-        field(name, problems)
-with st.expander("Advanced", expanded=any(name not in basic for name in problems)):
-    for column, group in zip(st.columns(len(GROUPS) - 1), list(GROUPS)[1:]):
-        with column:
-            st.markdown(f"**{GROUPS[group]}**")
-            for name in knobs_in(group):
-                field(name, problems)
-
-if config is not None:
-    st.markdown(f"**Model:** {describe(config)}")
-    estimate = budget.estimate_seconds(config, budget.machine_speed(list_runs()))
-    st.caption(
-        f"{config.epochs} epoch{'s' * (config.epochs > 1)} × {config.steps_per_epoch} steps of "
-        f"{config.batch_size} images; {config.fit_images:,} training and {config.validation_images:,} "
-        f"validation images. About {duration(estimate)} of training on this server (an estimate)."
-    )
-    if "budget" in problems:
-        st.error(problems["budget"])
+if busy:
+    # The show in view: the job's live curves first, the form for the next run folded away.
+    follow_job(job, detailed=True)
+    if st.toggle("Show the settings (for your next run)", key="show_form"):  # (expanders cannot nest)
+        form()
 else:
-    st.markdown("**Model:** fix the settings marked in red to see it.")
-
-name_col, start_col = st.columns([3, 1], vertical_alignment="bottom")
-with name_col:
-    st.text_input(
-        "Run name",
-        key="run_name",
-        max_chars=80,
-        placeholder="automatic: the preset and the time",
-        persist_state="session",
-    )
-    if "run_name" in problems:
-        st.error(f"Run name: {problems['run_name']}")
-start_col.button("Start training", key="start", type="primary", disabled=bool(problems) or busy, on_click=start)
-if "start_error" in st.session_state:
-    st.error(st.session_state.pop("start_error"))
-if problems:
-    st.caption(
-        "Start is off until the settings marked in red are fixed: "
-        + ", ".join(OTHER_PROBLEMS.get(name) or knob_range(name)["label"] for name in problems)
-        + "."
-    )
-elif busy:
-    st.caption("Your network is training: stop it (or let it finish) to start another.")
-queue = job_queue()
-st.caption(
-    f"Training runs on the server, in one queue shared by everyone using this app: {queue.workers} "
-    f"job{'s' if queue.workers != 1 else ''} at a time, the others wait their turn. You can visit the "
-    f"Draw page meanwhile. If you close the tab, a running job is stopped {queue.abandon_after:.0f} s later "
-    "and still saved with what it learned; a job still waiting is cancelled."
-)
-
-if job is not None:
-    st.divider()
-    if job.ended:
+    form()
+    if job is not None:
+        st.divider()
         results(job)
-    else:
-        follow_job(job, detailed=True)

@@ -142,6 +142,9 @@ def test_a_tiny_run_shows_progress_then_results_and_is_saved(at, queue, gate, ru
     live = charts(at)
     assert set(live) == {"live_loss", "live_accuracy"}
     assert live["live_loss"]["data"][0]["y"], "the loss curve has points"
+    # The show in view: the live job first, the form folded away (and Start off while it runs).
+    assert not [b for b in at.button if b.key == "start"] and not at.main.get("expander")
+    at.toggle(key="show_form").set_value(True).run()
     assert at.button(key="start").disabled, "one job at a time per session"
 
     gate.release.set()
@@ -228,6 +231,7 @@ def test_switching_pages_mid_run_keeps_the_job_and_the_form(at, queue, gate):
     at.switch_page("pages/train.py").run()
     assert not at.exception
     assert at.progress and set(charts(at)) == {"live_loss", "live_accuracy"}
+    at.toggle(key="show_form").set_value(True).run()
     assert (widget(at, "epochs").value, widget(at, "filters").value, widget(at, "train_size").value) == (1, 8, 2000)
 
     gate.release.set()
