@@ -177,3 +177,51 @@ def test_an_unsure_digit_is_marked_not_the_whole_number():
     reading = NumberReading(np.zeros((1, 1), np.float32), (digit(0.99, 4), digit(0.4, 2), digit(0.95, 7)))
     assert reading.number == "427"
     assert reading.unsure == (1,)
+
+
+# ---------------------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------------------
+
+
+def test_predict_number_prints_each_files_number(good_run, runs_dir, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    drawn = tmp_path / "23.png"
+    Image.fromarray(canvas(strokes=[TWO, THREE])).save(drawn)
+    paper = tmp_path / "23-on-paper.png"  # dark ink on white, as a scan would be
+    Image.fromarray(255 - canvas(strokes=[TWO, THREE])[:, :, 3]).save(paper)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (300, 100), 255).save(blank)
+    files = [str(drawn), str(paper), str(blank)]
+
+    def cli(*args):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {**os.environ, "CNN_RUNS_DIR": str(runs_dir)}
+        return subprocess.run(
+            [sys.executable, "-m", "cnn", "predict", "--number", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    out = cli("--json", *files)
+    assert out.returncode == 1, "one file had no digits"
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["file"] for line in lines] == files
+    for line in lines[:2]:
+        assert line["number"] == "23"
+        assert [d["digit"] for d in line["digits"]] == [2, 3]
+        for d in line["digits"]:
+            assert len(d["probabilities"]) == 10 and abs(sum(d["probabilities"]) - 1) < 1e-3
+            assert set(d["box"]) == {"top", "left", "bottom", "right"}
+        assert line["digits"][0]["box"]["left"] == 102 and line["digits"][1]["box"]["right"] == 379
+    assert lines[2]["number"] is None and "no digits" in lines[2]["error"]
+
+    out = cli(str(drawn))
+    assert out.returncode == 0 and out.stdout.startswith(f"{drawn}: 23  (2 ")
