@@ -33,7 +33,7 @@ enter_app_frame()
 CANVAS = 280  # pixels a side
 NUMBER_CANVAS = (700, 280)  # width, height: room for a few digits side by side
 DIGIT, NUMBER = "Digit", "Number"
-TILES_PER_ROW = 8
+TILES_PER_ROW = 3
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
 DRAWING, PHOTO = "drawing", "uploaded photo"
 NO_CHART_BAR = {"displayModeBar": False}
@@ -164,41 +164,49 @@ def show_prediction(prediction: Prediction) -> None:
 
 
 def show_reading(reading: NumberReading) -> None:
-    """The number, where each digit was found, and each digit's 28x28 with its top probability."""
+    """The number and where each digit was found (left); each digit's 28x28 with its top
+    probability (right)."""
     digits = reading.digits
-    st.header(f"Number: {reading.number}", anchor=False)
-    if reading.unsure:
-        doubts = []
-        for i in reading.unsure:
-            (a, pa), (b, pb) = digits[i].prediction.top(2)
-            doubts.append(f"digit {i + 1}: {a} ({pa:.0%}) or {b} ({pb:.0%})")
-        st.warning(
-            f"The model is unsure of {'; '.join(doubts)}. Draw {'that digit' if len(doubts) == 1 else 'those digits'} "
-            "again, larger and more clearly."
+    found, seen = st.columns(2, gap="large")
+    with found:
+        st.header(f"Number: {reading.number}", anchor=False)
+        if reading.unsure:
+            doubts = []
+            for i in reading.unsure:
+                (a, pa), (b, pb) = digits[i].prediction.top(2)
+                doubts.append(f"digit {i + 1}: {a} ({pa:.0%}) or {b} ({pb:.0%})")
+            st.warning(
+                f"The model is unsure of {'; '.join(doubts)}. "
+                f"Draw {'that digit' if len(doubts) == 1 else 'those digits'} again, larger and more clearly."
+            )
+        else:
+            st.markdown(f"At least **{min(d.prediction.confidence for d in digits):.0%}** confident of every digit")
+        st.plotly_chart(
+            charts.number_boxes(
+                reading.ink,
+                [d.box for d in digits],
+                [d.prediction.digit for d in digits],
+                [d.prediction.unsure for d in digits],
+            ),
+            key="number_boxes",
+            config=NO_CHART_BAR,
         )
-    else:
-        st.markdown(f"At least **{min(d.prediction.confidence for d in digits):.0%}** confident of every digit")
-    boxes, unsure = [d.box for d in digits], [d.prediction.unsure for d in digits]
-    st.plotly_chart(
-        charts.number_boxes(reading.ink, boxes, [d.prediction.digit for d in digits], unsure),
-        key="number_boxes",
-        config=NO_CHART_BAR,
-    )
-    st.caption(
-        "Where the digits were found: connected ink, strokes above one another joined into one digit, "
-        "dots and specks left out, touching digits cut where the ink is thinnest. A dashed box: not sure."
-    )
-    for start in range(0, len(digits), TILES_PER_ROW):
-        for i, column in enumerate(st.columns(TILES_PER_ROW), start=start):
-            if i >= len(digits):
-                break
-            p = digits[i].prediction
-            with column:
-                st.plotly_chart(
-                    charts.digit_image(p.prepared.image, height=90), key=f"number_digit_{i}", config=NO_CHART_BAR
-                )
-                st.caption(f"{p.digit}{'?' if p.unsure else ''} · {p.confidence:.0%}")
-    st.caption("What the model sees of each digit: 28×28 pixels, prepared the MNIST way, all read in one batch.")
+        st.caption(
+            "Where the digits were found: connected ink, strokes above one another joined into one digit, "
+            "dots and specks left out, touching digits cut where the ink is thinnest. A dashed box: not sure."
+        )
+    with seen:
+        for start in range(0, len(digits), TILES_PER_ROW):
+            for i, column in enumerate(st.columns(TILES_PER_ROW), start=start):
+                if i >= len(digits):
+                    break
+                p = digits[i].prediction
+                with column:
+                    st.plotly_chart(
+                        charts.digit_image(p.prepared.image, height=130), key=f"number_digit_{i}", config=NO_CHART_BAR
+                    )
+                    st.caption(f"{p.digit}{'?' if p.unsure else ''} · {p.confidence:.0%}")
+        st.caption("What the model sees of each digit: 28×28 pixels, prepared the MNIST way, all read in one batch.")
 
 
 def show_steps(prediction: Prediction) -> None:
@@ -337,8 +345,13 @@ else:
     )
 run = pick_model()
 
-# Number mode: the wide canvas takes the page's width and the answer goes below it.
-left, right = (st.container(), st.container()) if number_mode else st.columns(2, gap="large")
+# Number mode: the wide canvas takes the page's width, the answer comes right below it and
+# the upload after the answer; a digit's answer stands beside its canvas and upload.
+if number_mode:
+    left, right, below = st.container(), st.container(), st.container()
+else:
+    left, right = st.columns(2, gap="large")
+    below = left
 with left:
     pen = st.slider("Pen width", 4, 40, 20, key="pen")
     width, height = NUMBER_CANVAS if number_mode else (CANVAS, CANVAS)
@@ -358,6 +371,7 @@ with left:
     st.button("Clear", key="clear", on_click=_clear)
     if drawing_error:
         st.error(drawing_error)
+with below:
     upload = st.file_uploader(
         f"…or upload a photo or scan of {'a number' if number_mode else 'one digit'}",
         type=UPLOAD_TYPES,
