@@ -97,21 +97,17 @@ def read_number(classifier: Classifier, image: np.ndarray) -> NumberReading | No
     ink = ink_map(image)
     pieces = split_ink(ink)
     batch: list[tuple[DigitPiece, Prepared]] = []
-    for piece in pieces:
-        for part in (piece, *(part for cut in piece.cuts for part in cut.parts)):
-            prepared = prepare_ink(part.ink)
-            if prepared is not None:
-                batch.append((part, prepared))
+    for part in (part for piece in pieces for part in _every_part(piece)):
+        prepared = prepare_ink(part.ink)
+        if prepared is not None:
+            batch.append((part, prepared))
     if not batch:
         return None
     probabilities = classifier.probabilities(np.stack([prepared.image for _, prepared in batch]))
     read = {id(part): Prediction(p, prepared) for (part, prepared), p in zip(batch, probabilities)}
-    digits = []
-    for piece in pieces:
-        cut = choose_cut(piece, read)
-        for part in cut.parts if cut is not None else (piece,):
-            if id(part) in read:
-                digits.append(ReadDigit(part.box, read[id(part)]))
+    digits = [
+        ReadDigit(part.box, read[id(part)]) for piece in pieces for part in resolve(piece, read) if id(part) in read
+    ]
     return NumberReading(ink=ink, digits=tuple(digits)) if digits else None
 
 
@@ -136,15 +132,40 @@ def cut_evidence(piece: DigitPiece, read: dict[int, Prediction]) -> tuple[float,
 
 
 def choose_cut(piece: DigitPiece, read: dict[int, Prediction]) -> Cut | None:
-    """How to cut ``piece`` into touching digits, or None to read it as one digit."""
+    """How to cut ``piece`` into touching digits, or None to read it as one digit. A piece
+    too wide for one digit is cut where the model is surest of every digit the cut leaves
+    (a part that may itself be two digits decided in turn), each stroke crossed counting
+    against the cut; one that may be one digit or two by the logistic rule."""
+    if piece.too_wide:
+        cuts = [c for c in piece.cuts if all(id(part) in read for part in c.parts)]
+        if not cuts:
+            return None
+
+        def cost(cut: Cut) -> float:
+            digits = [q for part in cut.parts for q in resolve(part, read)]
+            return max(_doubt(read[id(q)]) for q in digits if id(q) in read) + CROSSING * cut.ink_crossed
+
+        return min(cuts, key=cost)
     evidence = cut_evidence(piece, read)
     if evidence is None:
         return None
     ratio, crossed, doubt, cut = evidence
-    if piece.too_wide:
-        return cut
     score = TWO_WEIGHTS[0] * ratio + TWO_WEIGHTS[1] * crossed + TWO_WEIGHTS[2] * doubt + TWO_WEIGHTS[3]
     return cut if score > 0 else None
+
+
+def resolve(piece: DigitPiece, read: dict[int, Prediction]) -> list[DigitPiece]:
+    """The digits ``piece`` is read as: itself, or the parts of the cut chosen (in turn)."""
+    cut = choose_cut(piece, read)
+    return [piece] if cut is None else [q for part in cut.parts for q in resolve(part, read)]
+
+
+def _every_part(piece: DigitPiece):
+    """``piece`` and every part of every way to cut it, and of theirs."""
+    yield piece
+    for cut in piece.cuts:
+        for part in cut.parts:
+            yield from _every_part(part)
 
 
 def split_digits(image: np.ndarray) -> list[DigitPiece]:
@@ -287,6 +308,8 @@ def _split_touching(piece: DigitPiece) -> list[DigitPiece]:
     cuts: dict[tuple[Box, ...], Cut] = {}
     for left, right, crossed in _cuts(piece, [(lo, hi) for lo, hi in windows if hi > lo]):
         parts = (*_cut_till_narrow(left), *_cut_till_narrow(right))
+        if too_wide:  # a part may be two digits still: give it its own ways to be cut
+            parts = tuple(q for part in parts for q in _split_touching(part))
         cuts.setdefault(tuple(part.box for part in parts), Cut(parts, crossed))
     return [replace(piece, cuts=tuple(cuts.values()), too_wide=too_wide)]
 
