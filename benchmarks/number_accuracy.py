@@ -119,9 +119,10 @@ def styled(ink: np.ndarray, style: str, rng: np.random.Generator, key: int) -> n
     return as_file(add_noise(plane, sigma, key), style)
 
 
-def measure(classifier, crops, labels, sources, per_cell: int, seed: int) -> dict:
-    """For each (length, gap): [numbers, right, right count, sum of log alone accuracy...]."""
-    results = {}
+def measure(classifier, crops, labels, sources, per_cell: int, seed: int) -> tuple[dict, dict]:
+    """For each (length, gap): (numbers, whole-number accuracy, share with the right count of
+    digits, alone yardstick); and for each style, (k, right, alone) for each of its numbers."""
+    results, by_style = {}, {}
     for k in LENGTHS:
         for gap in GAPS:
             rng = np.random.default_rng([seed, k, GAPS.index(gap)])
@@ -145,8 +146,9 @@ def measure(classifier, crops, labels, sources, per_cell: int, seed: int) -> dic
                     p = classifier.classify(styled(single_ink, style, rng, key))
                     alone *= p is not None and p.digit == labels[i]
                 alone_products.append(alone)
+                by_style.setdefault(style, []).append((k, got == truth, alone))
             results[k, gap] = (per_cell, right / per_cell, count_right / per_cell, float(np.mean(alone_products)))
-    return results
+    return results, by_style
 
 
 def latency(classifier, crops, sources, rng: np.random.Generator, n: int = 200) -> tuple[float, float]:
@@ -187,7 +189,7 @@ def main(argv=None) -> None:
     print(f"pool: {len(pool)} drawn digits (rgba, white-on-black, dark-on-white), single-digit accuracy {single:.2%}")
     print(f"{args.per_cell} numbers per cell, styles in turn: {', '.join(STYLES)}\n")
 
-    results = measure(classifier, crops, labels, sources, args.per_cell, args.seed)
+    results, by_style = measure(classifier, crops, labels, sources, args.per_cell, args.seed)
     head = f"{'digits':>6} {'gap px':>9} {'numbers':>8} {'whole':>7} {'count ok':>9} {'single^k':>9}"
     print(head + f" {'ratio':>6} {'alone':>7} {'ratio':>6}")
     totals = {}
@@ -209,6 +211,14 @@ def main(argv=None) -> None:
         print(
             f"{key[0]:>6} {key[1]!s:>9} {n:>8} {acc / n:>7.1%} {'':>9} {expected / n:>9.1%} {acc / expected:>6.2f}"
             f" {alone / n:>7.1%} {acc / alone:>6.2f}"
+        )
+    print()
+    for style, numbers in by_style.items():
+        k, right, alone = (np.array(column, float) for column in zip(*numbers))
+        expected = float(np.mean(single**k))
+        print(
+            f"{'style ' + style:>16} {len(k):>8} {right.mean():>7.1%} {'':>9} {expected:>9.1%}"
+            f" {right.mean() / expected:>6.2f} {alone.mean():>7.1%} {right.mean() / alone.mean():>6.2f}"
         )
     median, p90 = latency(classifier, crops, sources, np.random.default_rng([args.seed, 99]))
     print(f"\n6-digit number on a 700x280 canvas: median {median:.1f} ms, 90th percentile {p90:.1f} ms")
