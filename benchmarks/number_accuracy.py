@@ -217,7 +217,7 @@ def main(argv=None) -> None:
         k, right, alone = (np.array(column, float) for column in zip(*numbers))
         expected = float(np.mean(single**k))
         print(
-            f"{'style ' + style:>16} {len(k):>8} {right.mean():>7.1%} {'':>9} {expected:>9.1%}"
+            f"{style:>16} {len(k):>8} {right.mean():>7.1%} {'':>9} {expected:>9.1%}"
             f" {right.mean() / expected:>6.2f} {alone.mean():>7.1%} {right.mean() / alone.mean():>6.2f}"
         )
     median, p90 = latency(classifier, crops, sources, np.random.default_rng([args.seed, 99]))
