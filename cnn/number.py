@@ -46,6 +46,7 @@ CUT_WINDOW = 0.12  # each within this share of the width either side
 PATH_ROWS = 64  # cut paths are found on pairs of rows for pieces taller than this
 CLEAN = 0.3  # a cut crossing less ink than this (in pen widths) parts two digits whatever their width:
 # none of the 1,920 drawn digits of the pool has one, a sixth of touching or gapless pairs do
+CLEAN_MIN_WIDTH = 0.1  # ... leaving each side at least this share of the height (narrow pairs: 17, 21)
 CROSSING = 4.0  # the best cut: the least doubt about its parts (log scale) plus this per stroke crossed
 # One digit or two touching ones, from (width / height, the least ink a cut crosses, the
 # model's doubt about the cut's parts against the whole, 1): a logistic rule fitted on the
@@ -311,7 +312,7 @@ def _split_touching(pieces: list[DigitPiece], nested: bool = True) -> list[Digit
     plans: list[tuple[int, int, bool] | None] = []  # (first job, jobs, too wide) per piece
     for piece in pieces:
         h, w = piece.ink.shape
-        margin = math.ceil(MIN_WIDTH * h)
+        margin = math.ceil((CLEAN_MIN_WIDTH if w <= MAYBE_TWO * h else MIN_WIDTH) * h)
         if w - 2 * margin < 1:
             plans.append(None)
             continue

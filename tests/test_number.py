@@ -112,6 +112,20 @@ def test_touching_digits_are_cut_where_the_ink_is_thinnest(good_run):
     assert [d.box for d in reading.digits] == [part.box for part in thinnest.parts]
 
 
+def test_digits_a_hair_apart_are_parted_by_a_cut_through_no_ink(good_run):
+    from cnn.predict import classifier_for
+
+    # A slanted 1 and a 7 whose inks come 2 px apart: one piece on the stroke grid, as narrow
+    # as one digit, but a cut between them crosses no ink at all.
+    image = canvas(strokes=[[(112, 50), (96, 230)], [(130, 50), (220, 50)], [(220, 50), (165, 230)]])
+    (piece,) = split_digits(image)
+    (cut,) = piece.cuts
+    assert cut.ink_crossed < 0.05 and not piece.too_wide
+    assert spans(cut.parts) == [(88, 121), (122, 229)]
+    reading = read_number(classifier_for(good_run), image)
+    assert reading.number == "17" and [d.box for d in reading.digits] == [part.box for part in cut.parts]
+
+
 # ---------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------
