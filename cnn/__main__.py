@@ -1,5 +1,5 @@
-"""Command line: ``python -m cnn train | runs | evaluate | predict | rename | delete | class-model | label |
-drawings | finetune`` (or ``cnn ...`` once installed).
+"""Command line: ``python -m cnn train | runs | evaluate | predict [--number] | rename | delete |
+class-model | label | drawings | finetune | card`` (or ``cnn ...`` once installed).
 
 The same functions the pages call, for people who prefer a terminal (and for scripts).
 """
@@ -173,6 +173,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if run is None:
         raise CnnError(NO_RUNS)
     classifier = classifier_for(run)
+    if args.number:
+        return _predict_numbers(classifier, args)
     failed = 0
     for path in args.files:
         try:
@@ -274,6 +276,44 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_numbers(classifier, args: argparse.Namespace) -> int:
+    """``predict --number``: each file is a whole number, split into digits and read."""
+    from cnn.imagefile import load_image
+    from cnn.number import read_number
+
+    failed = 0
+    for path in args.files:
+        try:
+            reading = read_number(classifier, load_image(path))
+            if reading is None:
+                raise CnnError("no digits found: the image is blank")
+        except CnnError as exc:
+            failed += 1
+            if args.json:
+                print(json.dumps({"file": path, "number": None, "digits": None, "error": str(exc)}))
+            else:
+                print(f"{path}: error: {exc}")
+            continue
+        if args.json:
+            digits = [
+                {
+                    "digit": d.prediction.digit,
+                    "probabilities": [round(float(p), 6) for p in d.prediction.probabilities],
+                    "box": dict(zip(("top", "left", "bottom", "right"), map(int, d.box))),
+                    "unsure": d.prediction.unsure,
+                }
+                for d in reading.digits
+            ]
+            print(json.dumps({"file": path, "number": reading.number, "digits": digits}))
+        else:
+            each = ", ".join(
+                f"{d.prediction.digit}{'?' if d.prediction.unsure else ''} {d.prediction.confidence:.0%}"
+                for d in reading.digits
+            )
+            print(f"{path}: {reading.number}  ({each})")
+    return 1 if failed else 0
+
+
 # --- the parser ---------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cnn", description="Train and use CNNs on MNIST.")
@@ -301,9 +341,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.set_defaults(command=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify image files (PNG, JPEG, ...) of one digit each")
+    p = sub.add_parser("predict", help="classify image files (PNG, JPEG, ...) of one digit (or number) each")
     p.add_argument("--run", help="the run to use (default: the class model, else the most accurate run)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument(
+        "--number",
+        action="store_true",
+        help="each file is a whole number: find its digits and read them (JSON: the number as a string, "
+        "and each digit with its probabilities and box: top, left, bottom, right in pixels)",
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(command=cmd_predict)
 

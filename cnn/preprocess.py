@@ -390,7 +390,12 @@ def prepare(image: np.ndarray) -> Prepared | None:
     """An image of one handwritten digit -> every step towards the model's 28x28 input.
 
     None when there is no digit (blank, or only faint noise or tiny specks)."""
-    ink = ink_map(image)
+    return prepare_ink(ink_map(image))
+
+
+def prepare_ink(ink: np.ndarray) -> Prepared | None:
+    """`prepare` from step 2 on, for an ink map already made (float32 in [0, 1], ink = 1),
+    such as one digit cut out of a drawn number (`cnn.number`)."""
     kept = _keep_mask(ink)
     if kept is None:
         return None

@@ -1,5 +1,6 @@
 """Draw page: draw a digit (or upload a photo of one), see the 28x28 the model sees and
-the ten probabilities it gives.
+the ten probabilities it gives. Or, in Number mode, draw a whole number on a wide canvas:
+the page finds the digits (`cnn.number`), boxes them on the drawing and reads each one.
 
 Read top to bottom: the model picker, the inputs (canvas, pen, Clear, upload), then the
 answer beside them, then two views behind toggles: how the input was prepared, and a look
@@ -22,6 +23,7 @@ from cnn.config import DEFAULT_PRESET, PRESETS
 from cnn.errors import CnnError
 from cnn.imagefile import decode_image
 from cnn.jobs import job_queue
+from cnn.number import NumberReading, read_number
 from cnn.predict import Prediction, classifier_for
 from cnn.store import RunInfo, best_run, list_runs
 from ui import charts
@@ -33,6 +35,9 @@ from ui.text import md
 enter_app_frame()
 
 CANVAS = 280  # pixels a side
+NUMBER_CANVAS = (700, 280)  # width, height: room for a few digits side by side
+DIGIT, NUMBER = "Digit", "Number"
+TILES_PER_ROW = 3
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "webp"]
 DRAWING, PHOTO = "drawing", "uploaded photo"
 NO_CHART_BAR = {"displayModeBar": False}
@@ -221,6 +226,52 @@ def label_it(image, prediction: Prediction, run: RunInfo) -> None:
     )
 
 
+def show_reading(reading: NumberReading) -> None:
+    """The number and where each digit was found (left); each digit's 28x28 with its top
+    probability (right)."""
+    digits = reading.digits
+    found, seen = st.columns(2, gap="large")
+    with found:
+        st.header(f"Number: {reading.number}", anchor=False)
+        if reading.unsure:
+            doubts = []
+            for i in reading.unsure:
+                (a, pa), (b, pb) = digits[i].prediction.top(2)
+                doubts.append(f"digit {i + 1}: {a} ({pa:.0%}) or {b} ({pb:.0%})")
+            st.warning(
+                f"The model is unsure of {'; '.join(doubts)}. "
+                f"Draw {'that digit' if len(doubts) == 1 else 'those digits'} again, larger and more clearly."
+            )
+        else:
+            st.markdown(f"At least **{min(d.prediction.confidence for d in digits):.0%}** confident of every digit")
+        st.plotly_chart(
+            charts.number_boxes(
+                reading.ink,
+                [d.box for d in digits],
+                [d.prediction.digit for d in digits],
+                [d.prediction.unsure for d in digits],
+            ),
+            key="number_boxes",
+            config=NO_CHART_BAR,
+        )
+        st.caption(
+            "Where the digits were found: connected ink, strokes above one another joined into one digit, "
+            "dots and specks left out, touching digits cut where the ink is thinnest. A dashed box: not sure."
+        )
+    with seen:
+        for start in range(0, len(digits), TILES_PER_ROW):
+            for i, column in enumerate(st.columns(TILES_PER_ROW), start=start):
+                if i >= len(digits):
+                    break
+                p = digits[i].prediction
+                with column:
+                    st.plotly_chart(
+                        charts.digit_image(p.prepared.image, height=130), key=f"number_digit_{i}", config=NO_CHART_BAR
+                    )
+                    st.caption(f"{p.digit}{'?' if p.unsure else ''} · {p.confidence:.0%}")
+        st.caption("What the model sees of each digit: 28×28 pixels, prepared the MNIST way, all read in one batch.")
+
+
 def show_steps(prediction: Prediction) -> None:
     """The MNIST recipe applied to this input, one sentence per step."""
     p = prediction.prepared
@@ -342,34 +393,56 @@ def offer_training() -> None:
 # The page
 # ---------------------------------------------------------------------------------------
 
-st.title("Draw a digit")
-st.caption(
-    "Draw one digit, 0 to 9, with the mouse, a finger or a pen: the network answers after "
-    "every stroke. Undo a stroke from the canvas toolbar (hover over the canvas)."
+mode = st.segmented_control(
+    "Read", [DIGIT, NUMBER], default=DIGIT, required=True, key="mode", help="One digit, or a whole number of several"
 )
+number_mode = mode == NUMBER
+if number_mode:
+    st.title("Draw a number")
+    st.caption(
+        "Write a number of a few digits side by side, like 2026: the page finds the digits, cuts them "
+        "apart and reads each one. Undo a stroke from the canvas toolbar (hover over the canvas)."
+    )
+else:
+    st.title("Draw a digit")
+    st.caption(
+        "Draw one digit, 0 to 9, with the mouse, a finger or a pen: the network answers after "
+        "every stroke. Undo a stroke from the canvas toolbar (hover over the canvas)."
+    )
 run = pick_model()
 
-left, right = st.columns(2, gap="large")
+# Number mode: the wide canvas takes the page's width, the answer comes right below it and
+# the upload after the answer; a digit's answer stands beside its canvas and upload.
+if number_mode:
+    left, right, below = st.container(), st.container(), st.container()
+else:
+    left, right = st.columns(2, gap="large")
+    below = left
 with left:
     pen = st.slider("Pen width", 4, 40, 20, key="pen")
+    width, height = NUMBER_CANVAS if number_mode else (CANVAS, CANVAS)
     canvas = st_canvas(
         stroke_width=pen,
         stroke_color="black",
         background_color="",
-        height=CANVAS,
-        width=CANVAS,
+        height=height,
+        width=width,
         drawing_mode="freedraw",
         initial_drawing={"objects": [], "nonce": state.canvas_nonce},
         return_image_data=True,
-        key="canvas",
+        key="number_canvas" if number_mode else "canvas",
         on_change=_drawn,
     )
     drawing, drawing_error = read_drawing(canvas)
     st.button("Clear", key="clear", on_click=_clear)
     if drawing_error:
         st.error(drawing_error)
+with below:
     upload = st.file_uploader(
-        "…or upload a photo or scan of one digit", type=UPLOAD_TYPES, key="upload", on_change=_uploaded
+        f"…or upload a photo or scan of {'a number' if number_mode else 'one digit'}",
+        type=UPLOAD_TYPES,
+        key="upload",
+        on_change=_uploaded,
     )
     photo_error = upload_error(upload) if upload is not None else None
     if photo_error:
@@ -380,37 +453,51 @@ with left:
     else:
         source = PHOTO if photo_ok and drawing is None else DRAWING
 
-prediction = None
+prediction = reading = None
 with right:
     if run is None:
         offer_training()
     else:
+        what = "number" if number_mode else "digit"
         try:
             with st.spinner("Loading the model…"):
                 classifier = classifier_for(run)
             image = decode_image(upload.getvalue()) if source == PHOTO else drawing
-            prediction = classifier.classify(image) if image is not None else None
+            if image is not None and number_mode:
+                reading = read_number(classifier, image)
+            elif image is not None:
+                prediction = classifier.classify(image)
         except CnnError as exc:
             st.error(str(exc))
         except OSError:  # the run was deleted between listing and loading
             st.error(f"The saved run “{md(run.name)}” could not be read any more. Pick another model.")
         else:
             if image is None:
-                st.info("Draw a digit on the canvas, or upload a photo of one, and the network's answer appears here.")
-            elif prediction is None:
                 st.info(
-                    f"No digit found in the {source}: only a few specks or faint marks. "
+                    f"Draw a {what} on the canvas, or upload a photo of one, and the network's answer appears here."
+                )
+            elif prediction is None and reading is None:
+                st.info(
+                    f"No {what} found in the {source}: only a few specks or faint marks. "
                     + (
-                        "Draw a digit, filling most of the canvas."
+                        (
+                            "Draw a number, its digits filling most of the canvas's height."
+                            if number_mode
+                            else "Draw a digit, filling most of the canvas."
+                        )
                         if source == DRAWING
-                        else "Upload a sharper, closer picture of one dark digit on light paper."
+                        else f"Upload a sharper, closer picture of {'a' if number_mode else 'one'} dark {what} "
+                        "on light paper."
                     )
                 )
             else:
                 if drawing is not None and photo_ok:
                     st.caption(f"Classifying the {source}.")
-                show_prediction(prediction)
-                label_it(image, prediction, run)
+                if reading is not None:
+                    show_reading(reading)
+                else:
+                    show_prediction(prediction)
+                    label_it(image, prediction, run)
 
 if prediction is not None and st.toggle(
     "How it was prepared", key="steps", help="The steps that turn your input into the model's 28×28 input"

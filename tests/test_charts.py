@@ -75,3 +75,18 @@ def test_overlaid_runs_are_thinned_like_the_live_curves():
     np.testing.assert_allclose(smoothed.y[-1], charts.smooth(h.accuracy)[-1])
     assert len(validation.x) == 10
     assert fig.layout.yaxis.range[1] == 1.0
+
+
+def test_number_boxes_outline_each_digit_where_it_was_found_and_mark_the_unsure_one():
+    ink = np.zeros((280, 700), np.float32)
+    ink[50:230, 100:110] = 1
+    boxes = [(50, 100, 230, 110), (60, 300, 220, 420)]
+    fig = charts.number_boxes(ink, boxes, [1, 7], [False, True])
+    (heatmap,) = fig.data
+    assert np.asarray(heatmap.z).shape == (112, 280), "shrunk to 280 px wide"
+    sure, unsure = fig.layout.shapes
+    # 2.5 input pixels per shown pixel: input edge u is shown at u / 2.5 - 0.5.
+    assert (sure.x0, sure.x1, sure.y0, sure.y1) == (39.5, 43.5, 19.5, 91.5)
+    assert sure.line.color == charts.HIGHLIGHT and sure.line.dash == "solid"
+    assert unsure.line.color == charts.UNSURE and unsure.line.dash == "dash"
+    assert [a.text for a in fig.layout.annotations] == ["1", "7?"]

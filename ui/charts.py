@@ -251,6 +251,46 @@ def ink_with_box(ink: np.ndarray, box: tuple[int, int, int, int], title: str = "
     return fig
 
 
+UNSURE = "#d19a00"  # a digit the model is not sure about
+
+
+def number_boxes(
+    ink: np.ndarray,
+    boxes: Sequence[tuple[int, int, int, int]],
+    digits: Sequence[int],
+    unsure: Sequence[bool],
+    *,
+    max_side: int = 280,
+    height: int = 220,
+) -> go.Figure:
+    """A drawn number's ink map (shrunk if large) with a box around each digit found and the
+    digit read above it; a digit the model is unsure of gets a dashed amber box and a "?".
+
+    ``boxes`` are (top, left, bottom, right) in input pixels, bottom/right exclusive."""
+    small, fy, fx = _shrunk(np.asarray(ink, np.float32), max_side)
+    fig = digit_image(small, height=height)
+    for (top, left, bottom, right), digit, doubt in zip(boxes, digits, unsure):
+        colour = UNSURE if doubt else HIGHLIGHT
+        fig.add_shape(
+            type="rect",
+            x0=left / fx - 0.5,
+            x1=right / fx - 0.5,
+            y0=top / fy - 0.5,
+            y1=bottom / fy - 0.5,
+            line={"color": colour, "width": 2, "dash": "dash" if doubt else "solid"},
+        )
+        fig.add_annotation(
+            x=(left + right) / 2 / fx - 0.5,
+            y=top / fy - 0.5,
+            text=f"{digit}?" if doubt else str(digit),
+            showarrow=False,
+            yanchor="bottom",
+            font={"color": colour, "size": 16},
+        )
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 26, "b": 0})  # room for the labels above the boxes
+    return fig
+
+
 def centred_digit(
     image: np.ndarray, shift: tuple[float, float], fitted_shape: tuple[int, int], title: str = "", centre: float = 14.0
 ) -> go.Figure:

@@ -1,0 +1,241 @@
+"""Reading a whole number: the drawing split into digits (cnn.number), each read the MNIST way.
+
+Drawings are pen strokes on the Draw page's wide 700x280 transparent canvas; the reading
+tests use drawn digits from the project's drawn-digit set (cnn.handwriting), not MNIST.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from images import rgba_from_alpha
+from PIL import Image, ImageDraw
+
+from cnn.number import NumberReading, ReadDigit, read_number, split_digits
+from cnn.predict import Prediction
+from cnn.preprocess import SIZE, prepare
+
+WIDE, HIGH = 700, 280
+PEN = 16
+
+
+def canvas(strokes=(), ellipses=(), dots=(), width: int = WIDE) -> np.ndarray:
+    """A transparent RGBA canvas with black pen strokes (polylines), ellipse outlines
+    (left, top, right, bottom) and filled dots (x, y, radius)."""
+    img = Image.new("L", (width, HIGH), 0)
+    draw = ImageDraw.Draw(img)
+    for points in strokes:
+        draw.line(points, fill=255, width=PEN, joint="curve")
+        for x, y in (points[0], points[-1]):
+            draw.ellipse((x - PEN / 2, y - PEN / 2, x + PEN / 2, y + PEN / 2), fill=255)
+    for box in ellipses:
+        draw.ellipse(box, outline=255, width=PEN)
+    for x, y, r in dots:
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
+    return rgba_from_alpha(np.asarray(img))
+
+
+def one(x: int) -> list:
+    return [[(x, 50), (x, 230)]]
+
+
+def spans(pieces) -> list[tuple[int, int]]:
+    return [(p.box[1], p.box[3]) for p in pieces]
+
+
+# ---------------------------------------------------------------------------------------
+# Splitting
+# ---------------------------------------------------------------------------------------
+
+
+def test_digits_apart_are_found_left_to_right_each_with_its_own_ink():
+    image = canvas(strokes=one(300) + one(60), ellipses=[(140, 50, 240, 230)])
+    pieces = split_digits(image)
+    assert len(pieces) == 3
+    (l1, r1), (l0, r0), (l2, r2) = spans(pieces)
+    assert l1 <= 60 - PEN / 2 + 1 and r1 >= 60 + PEN / 2 - 1
+    assert 139 <= l0 <= 141 and 239 <= r0 <= 241
+    assert l2 <= 300 - PEN / 2 + 1 and r2 >= 300 + PEN / 2 - 1
+    for piece in pieces:
+        top, left, bottom, right = piece.box
+        assert piece.ink.shape == (bottom - top, right - left)
+        assert piece.ink.max() == 1.0
+    np.testing.assert_array_equal(pieces[1].ink > 0.5, image[50:231, 140:241, 3] > 127)
+
+
+def test_digits_drawn_in_two_strokes_are_kept_whole():
+    four = [[(100, 50), (60, 170), (170, 170)], [(140, 60), (140, 240)]]  # the upright crosses the bar
+    five = [[(270, 95), (265, 140), (330, 140), (345, 190), (320, 235), (265, 225)], [(275, 45), (350, 45)]]
+    seven = [[(430, 50), (540, 50)], [(540, 75), (480, 240)]]  # the stem starts below the bar
+    pieces = split_digits(canvas(strokes=four + five + seven))
+    assert len(pieces) == 3
+    (l4, r4), (l5, r5), (l7, r7) = spans(pieces)
+    assert l4 <= 53 and r4 >= 177  # the bar's ends
+    assert pieces[1].box[0] <= 38 and pieces[1].box[2] >= 240, "the five keeps its separate top bar"
+    assert l7 <= 423 and r7 >= 547 and pieces[2].box[0] <= 43 and pieces[2].box[2] >= 247
+
+
+def test_a_dot_between_digits_and_specks_are_dropped():
+    image = canvas(strokes=one(100) + one(400), dots=[(250, 225, 10), (550, 140, 3), (620, 30, 2)])
+    pieces = split_digits(image)
+    assert len(pieces) == 2 and spans(pieces)[0][1] < 200 < spans(pieces)[1][0]
+
+
+def test_an_empty_canvas_or_a_lone_speck_has_no_digits(good_run):
+    from cnn.predict import classifier_for
+
+    blank = np.zeros((HIGH, WIDE, 4), np.uint8)
+    speck = canvas(dots=[(350, 140, 2)])
+    assert split_digits(blank) == [] and split_digits(speck) == []
+    classifier = classifier_for(good_run)
+    assert read_number(classifier, blank) is None and read_number(classifier, speck) is None
+
+
+TWO = [(110, 95), (140, 60), (190, 55), (225, 85), (215, 130), (110, 228), (250, 228)]
+THREE = [(262, 60), (340, 55), (365, 90), (320, 135), (370, 165), (370, 205), (330, 235), (258, 222)]
+
+
+def test_touching_digits_are_cut_where_the_ink_is_thinnest(good_run):
+    from cnn.predict import classifier_for
+
+    # The 2's base runs into the 3's last stroke at x ~ 250-258: one blob of ink.
+    image = canvas(strokes=[TWO, THREE])
+    (piece,) = split_digits(image)
+    assert piece.too_wide and len(piece.cuts) >= 2, "too wide for one digit: ways to cut it"
+    thinnest = min(piece.cuts, key=lambda cut: cut.ink_crossed)
+    (l2, r2), (l3, r3) = spans(thinnest.parts)
+    assert l2 == 102 and r3 == 379 and 240 <= r2 <= 266 and 240 <= l3 <= 266, "through the contact"
+    assert thinnest.ink_crossed < 1.5, "about one stroke crossed"
+
+    reading = read_number(classifier_for(good_run), image)
+    assert reading.number == "23"
+    assert [d.box for d in reading.digits] == [part.box for part in thinnest.parts]
+
+
+def test_digits_a_hair_apart_are_parted_by_a_cut_through_no_ink(good_run):
+    from cnn.predict import classifier_for
+
+    # A slanted 1 and a 7 whose inks come 2 px apart: one piece on the stroke grid, as narrow
+    # as one digit, but a cut between them crosses no ink at all.
+    image = canvas(strokes=[[(112, 50), (96, 230)], [(130, 50), (220, 50)], [(220, 50), (165, 230)]])
+    (piece,) = split_digits(image)
+    (cut,) = piece.cuts
+    assert cut.ink_crossed < 0.05 and not piece.too_wide
+    assert spans(cut.parts) == [(88, 121), (122, 229)]
+    reading = read_number(classifier_for(good_run), image)
+    assert reading.number == "17" and [d.box for d in reading.digits] == [part.box for part in cut.parts]
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def drawn_digits():
+    """Neat canvas-style digits of the drawn-digit set: (ink crops, labels)."""
+    from cnn.handwriting import load_drawn_set
+
+    drawn = load_drawn_set()
+    chosen = np.flatnonzero((drawn.source == "neat") & (drawn.style == "rgba"))
+    crops, labels = [], []
+    for i in chosen:
+        p = prepare(drawn.image(i))
+        t, left, b, r = p.box
+        crops.append(p.ink[t:b, left:r])
+        labels.append(int(drawn.labels[i]))
+    return crops, np.array(labels)
+
+
+def number_canvas(crops, gap: int = 30, height: int = 180) -> np.ndarray:
+    """Digit crops scaled to `height`, placed left to right `gap` px apart on the wide canvas."""
+    alpha = np.zeros((HIGH, WIDE), np.float32)
+    x = 40
+    for crop in crops:
+        h, w = crop.shape
+        scaled = np.asarray(Image.fromarray(crop).resize((max(1, round(w * height / h)), height), Image.BILINEAR))
+        alpha[50 : 50 + height, x : x + scaled.shape[1]] = scaled
+        x += scaled.shape[1] + gap
+    assert x - gap <= WIDE - 20, "the number fits on the canvas"
+    return rgba_from_alpha(np.round(np.clip(alpha, 0, 1) * 255).astype(np.uint8))
+
+
+def test_a_drawn_number_is_read_in_one_batch_with_its_boxes(good_run, drawn_digits, monkeypatch):
+    from cnn.predict import classifier_for
+
+    classifier = classifier_for(good_run)
+    crops, labels = drawn_digits
+    # Digits the model reads right on their own: this test is about the splitting.
+    right = [i for i in range(len(crops)) if classifier.classify(number_canvas([crops[i]])).digit == labels[i]]
+    picks = [next(i for i in right if labels[i] == d) for d in (2, 0, 2, 6)]
+    batches = []
+    probabilities = classifier.probabilities
+    monkeypatch.setattr(classifier, "probabilities", lambda x: batches.append(len(x)) or probabilities(x))
+
+    reading = read_number(classifier, number_canvas([crops[i] for i in picks]))
+    assert reading.number == "2026"
+    assert len(batches) == 1 and batches[0] >= 4, "one call to the model for every piece"
+    lefts = [d.box[1] for d in reading.digits]
+    assert lefts == sorted(lefts) and lefts[0] >= 38
+    for d in reading.digits:
+        assert d.prediction.prepared.image.shape == (SIZE, SIZE)
+        assert abs(float(d.prediction.probabilities.sum()) - 1) < 1e-4
+
+
+def test_an_unsure_digit_is_marked_not_the_whole_number():
+    def digit(p_top: float, d: int) -> ReadDigit:
+        p = np.full(10, (1 - p_top) / 9, np.float32)
+        p[d] = p_top
+        return ReadDigit((0, 0, 1, 1), Prediction(p, None))
+
+    reading = NumberReading(np.zeros((1, 1), np.float32), (digit(0.99, 4), digit(0.4, 2), digit(0.95, 7)))
+    assert reading.number == "427"
+    assert reading.unsure == (1,)
+
+
+# ---------------------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------------------
+
+
+def test_predict_number_prints_each_files_number(good_run, runs_dir, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    drawn = tmp_path / "23.png"
+    Image.fromarray(canvas(strokes=[TWO, THREE])).save(drawn)
+    paper = tmp_path / "23-on-paper.png"  # dark ink on white, as a scan would be
+    Image.fromarray(255 - canvas(strokes=[TWO, THREE])[:, :, 3]).save(paper)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (300, 100), 255).save(blank)
+    files = [str(drawn), str(paper), str(blank)]
+
+    def cli(*args):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {**os.environ, "CNN_RUNS_DIR": str(runs_dir)}
+        return subprocess.run(
+            [sys.executable, "-m", "cnn", "predict", "--number", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    out = cli("--json", *files)
+    assert out.returncode == 1, "one file had no digits"
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["file"] for line in lines] == files
+    for line in lines[:2]:
+        assert line["number"] == "23"
+        assert [d["digit"] for d in line["digits"]] == [2, 3]
+        for d in line["digits"]:
+            assert len(d["probabilities"]) == 10 and abs(sum(d["probabilities"]) - 1) < 1e-3
+            assert set(d["box"]) == {"top", "left", "bottom", "right"}
+        assert line["digits"][0]["box"]["left"] == 102 and line["digits"][1]["box"]["right"] == 379
+    assert lines[2]["number"] is None and "no digits" in lines[2]["error"]
+
+    out = cli(str(drawn))
+    assert out.returncode == 0 and out.stdout.startswith(f"{drawn}: 23  (2 ")
