@@ -416,8 +416,10 @@ run = pick_model()
 if number_mode:
     left, right, below = st.container(), st.container(), st.container()
 else:
+    # The canvas beside the answer; the upload below both, so that on a phone (where columns
+    # stack) the answer comes right after the canvas, in view while drawing.
     left, right = st.columns(2, gap="large")
-    below = left
+    below = st.container()
 with left:
     pen = st.slider("Pen width", 4, 40, 20, key="pen")
     width, height = NUMBER_CANVAS if number_mode else (CANVAS, CANVAS)

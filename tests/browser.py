@@ -101,15 +101,20 @@ def serve_app(env: dict[str, str], timeout: float = 60.0):
 
 
 @contextlib.contextmanager
-def browser_page(viewport=(1400, 1000)):
-    """A fresh Chromium page (Playwright)."""
+def browser_page(viewport=(1400, 1000), phone: bool = False):
+    """A fresh Chromium page (Playwright); ``phone``: a touch screen that reports itself as mobile."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]}, device_scale_factor=1)
+            page = browser.new_page(
+                viewport={"width": viewport[0], "height": viewport[1]},
+                device_scale_factor=1,
+                is_mobile=phone,
+                has_touch=phone,
+            )
             page.set_default_timeout(60_000)
             yield page
         finally:
@@ -129,3 +134,22 @@ def stroke(page, box, points, steps: int = 4) -> None:
 
 def ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 40) -> list[tuple[float, float]]:
     return [(cx + rx * math.sin(2 * math.pi * k / n), cy - ry * math.cos(2 * math.pi * k / n)) for k in range(n + 1)]
+
+
+def touch_stroke(page, box, points, steps: int = 4) -> None:
+    """One finger stroke through `points` (canvas pixels), as touch events (Chrome DevTools)."""
+    cdp = page.context.new_cdp_session(page)
+    x0, y0 = box["x"], box["y"]
+
+    def at(x, y):
+        return [{"x": x0 + x, "y": y0 + y, "id": 1, "radiusX": 4, "radiusY": 4, "force": 1}]
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": at(*points[0])})
+    for (xa, ya), (xb, yb) in zip(points, points[1:]):
+        for k in range(1, steps + 1):
+            cdp.send(
+                "Input.dispatchTouchEvent",
+                {"type": "touchMove", "touchPoints": at(xa + (xb - xa) * k / steps, ya + (yb - ya) * k / steps)},
+            )
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
