@@ -1,4 +1,4 @@
-"""Command line: ``python -m cnn train | runs | evaluate | predict | rename | delete | class-model``.
+"""Command line: ``python -m cnn train | runs | evaluate | predict | rename | delete | class-model | worker``.
 
 The same functions the pages call, for people who prefer a terminal (and for scripts).
 """
@@ -184,6 +184,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- worker -------------------------------------------------------------------------------
+def cmd_worker(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnn.jobs import default_db, run_worker
+
+    return run_worker(Path(args.db) if args.db else default_db(), args.slots, args.idle_exit)
+
+
 # --- the parser ---------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cnn", description="Train and use CNNs on MNIST.")
@@ -228,6 +237,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("class-model", help="mark the run the Draw page uses for everyone ('none' to unmark)")
     p.add_argument("run")
     p.set_defaults(command=cmd_class_model)
+
+    p = sub.add_parser("worker", help="train the app's queued jobs (the app starts one itself when needed)")
+    p.add_argument("--db", help="the job database (default: jobs.db in the runs folder)")
+    p.add_argument("--slots", type=int, default=1, help="trainers allowed at once on this database (CNN_MAX_JOBS)")
+    p.add_argument("--idle-exit", type=float, default=300.0, help="leave after this many seconds without a job")
+    p.set_defaults(command=cmd_worker)
     return parser
 
 
