@@ -385,7 +385,9 @@ class JobQueue:
     def touch(self, owner: str) -> None:
         """The owner's page is open: its jobs are being watched."""
         now = time.time()
-        if now - self._touched.get(owner, 0.0) >= min(2.0, self.abandon_after / 4):
+        due = now - self._touched.get(owner, 0.0) >= min(2.0, self.abandon_after / 4)
+        # (most sessions have no job: a read, and no write at all)
+        if due and self.db.read("SELECT 1 FROM jobs WHERE owner = ? AND state IN (?, ?)", (owner, QUEUED, RUNNING)):
             self._touched[owner] = now
             with self.db.write() as c:
                 c.execute(
@@ -535,8 +537,9 @@ class JobQueue:
             return
         self._last_maintained = now
         self._reap_children()
-        with self.db.write() as c:
-            _sweep(c, FAILED, CRASHED_MESSAGE)
+        if self.db.read("SELECT 1 FROM workers UNION ALL SELECT 1 FROM jobs WHERE state = ? LIMIT 1", (RUNNING,)):
+            with self.db.write() as c:  # (a write only while there are workers or running jobs)
+                _sweep(c, FAILED, CRASHED_MESSAGE)
         self._ensure_workers()
 
     def _ensure_workers(self) -> None:
@@ -775,6 +778,24 @@ class _Progress:
             c.execute("UPDATE jobs SET held = 1 WHERE id = ?", (self.job_id,))
         while db.read("SELECT 1 FROM settings WHERE key = 'hold_at_step'") and not self.worker.quit.is_set():
             time.sleep(0.05)
+
+
+def stop_workers(db_path: Path, timeout: float = 60.0) -> None:
+    """Ask this machine's workers on ``db_path`` to leave (SIGTERM: a running job stops after
+    its step and is saved) and wait until they have, e.g. when the server is taken down."""
+    if not db_path.exists():
+        return
+    db = _Db(db_path)
+    try:
+        pids = {w["pid"] for w in db.read("SELECT pid, host FROM workers") if w["host"] == HOST}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(_alive(pid, HOST) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        db.close()
 
 
 def run_worker(db_path: Path, slots: int = 1, idle_exit: float = 300.0) -> int:
