@@ -75,6 +75,7 @@ DB_FILE, PENDING_DIR, WORKER_LOG = "jobs.db", ".pending-models", "jobs-worker.lo
 HEARTBEAT = 1.0  # seconds between a worker's heartbeats
 STALE_AFTER = 30.0  # a worker silent this long is gone (a live one beats every second)
 MAINTAIN_EVERY = 1.0  # seconds between a web process's checks for dead workers
+RESPAWN_AFTER = 10.0  # seconds before a web process starts workers again (one that cannot start: no storm)
 HISTORY_CACHE = 64  # jobs whose history a web process keeps parsed
 HOST = socket.gethostname()
 
@@ -287,6 +288,8 @@ class JobQueue:
         self._histories: dict[str, tuple[int, History]] = {}
         self._touched: dict[str, float] = {}
         self._last_maintained = 0.0
+        self._last_spawned = -RESPAWN_AFTER
+        self._spawning = threading.Lock()  # sessions' threads: one decides to start workers at a time
         with self.db.write() as c:  # a job that was training when the server died
             _sweep(c, INTERRUPTED, INTERRUPTED_MESSAGE)
         self._ensure_workers()
@@ -545,16 +548,19 @@ class JobQueue:
     def _ensure_workers(self) -> None:
         """Start a worker if jobs wait and fewer than ``workers`` trainers exist (a worker that
         finds every slot taken, by another web process's say, leaves at once)."""
-        self._reap_children()
-        ((waiting,),) = self.db.read("SELECT COUNT(*) FROM jobs WHERE state = ?", (QUEUED,))
-        if not waiting:
-            return
-        registered = {r["pid"] for r in self.db.read("SELECT pid FROM workers")}
-        starting = [p for p in self._children if p.pid not in registered]  # not yet in the table
-        ((running,),) = self.db.read("SELECT COUNT(*) FROM jobs WHERE state = ?", (RUNNING,))
-        wanted = min(self.workers, running + waiting)
-        for _ in range(wanted - len(registered) - len(starting)):
-            self._spawn()
+        with self._spawning:
+            self._reap_children()
+            ((waiting,),) = self.db.read("SELECT COUNT(*) FROM jobs WHERE state = ?", (QUEUED,))
+            if not waiting or time.monotonic() - self._last_spawned < RESPAWN_AFTER:
+                return
+            registered = {r["pid"] for r in self.db.read("SELECT pid FROM workers")}
+            starting = [p for p in self._children if p.pid not in registered]  # not yet in the table
+            ((running,),) = self.db.read("SELECT COUNT(*) FROM jobs WHERE state = ?", (RUNNING,))
+            missing = min(self.workers, running + waiting) - len(registered) - len(starting)
+            for _ in range(missing):
+                self._spawn()
+            if missing > 0:
+                self._last_spawned = time.monotonic()
 
     def _spawn(self) -> None:
         package_root = str(Path(__file__).resolve().parent.parent)  # the worker imports this same cnn
@@ -570,7 +576,10 @@ class JobQueue:
         self._children.append(child)
 
     def _reap_children(self) -> None:
-        self._children = [p for p in self._children if p.poll() is None]
+        for child in self._children:
+            if child.poll():  # (0: it left, idle or with every slot taken)
+                log.error("training worker %s exited with %s; see %s", child.pid, child.returncode, WORKER_LOG)
+        self._children = [p for p in self._children if p.returncode is None]
 
 
 # --- the worker process -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from cnn import data, store
+from cnn import data, jobs, store
 from cnn.config import TrainConfig
 from cnn.errors import CnnError
 from cnn.jobs import CANCELLED, FAILED, FINISHED, INTERRUPTED, RUNNING, STOPPED, JobQueue
@@ -178,6 +178,7 @@ def test_a_job_running_when_the_server_stops_is_reported_interrupted_and_the_que
     wait_for(before, running, training, "jack", "jill")
     (pid,) = worker_pids(before)
     os.kill(pid, signal.SIGKILL)  # the machine goes down: the server and its trainer with it
+    wait_until(lambda: not jobs._alive(pid, jobs.HOST))  # (a signal takes a moment to land)
     before.close()
 
     after = JobQueue(workers=1, runs_root=runs_dir)  # the server starts again, on the same database
