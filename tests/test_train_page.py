@@ -263,6 +263,29 @@ def test_a_reload_finds_the_running_job_again(queue, gate):
     assert job.state == jobs.FINISHED and "Test accuracy" in metrics(again)
 
 
+def test_after_a_server_restart_the_page_says_the_job_was_interrupted(queue, gate):
+    import os
+    import signal
+
+    first = open_app()
+    fill(first, **TINY)
+    first.button(key="start").click().run()
+    job = the_job(queue, first)
+    assert gate.reached(), queue.get(job.id).error
+    (pid,) = [r["pid"] for r in queue.db.read("SELECT pid FROM workers")]
+    os.kill(pid, signal.SIGKILL)  # the machine goes down, trainer and all
+    while jobs._alive(pid, jobs.HOST):
+        time.sleep(0.05)
+    queue.close()
+    jobs._queues.clear()  # the server starts again: its first page opens the queue afresh
+
+    again = open_app(first.session_state.token)
+    gate.queue = jobs.job_queue()  # the new one (the hold lives in the database)
+    assert any("The server stopped while this job was training" in e.value for e in again.error)
+    assert not again.button(key="start").disabled, "start it again"
+    assert not again.get("progress")
+
+
 def test_a_preset_sets_every_knob_and_the_summary_follows(at):
     summary = next(m.value for m in at.markdown if m.value.startswith("**Model:**"))
     at.selectbox(key="preset").set_value("seed tutorial").run()
