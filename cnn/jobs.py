@@ -403,30 +403,43 @@ class JobQueue:
         from cnn import runtime
         from cnn.train import TrainResult
 
-        (row,) = self.db.read("SELECT * FROM jobs WHERE id = ?", (job.id,))
-        if row["run_id"]:
-            return get_run(row["run_id"], self.runs_root)
-        pending = Path(row["pending_model"] or "")
-        if not row["pending_model"] or not pending.is_file() or not row["outcome"]:
-            raise CnnError("This job has no trained model to save: train it again.")
-        outcome = Outcome.from_dict(json.loads(row["outcome"]))
-        result = TrainResult(
-            config=TrainConfig.from_dict(json.loads(row["config"])),
-            model=runtime.keras().saving.load_model(pending, compile=False),
-            history=self._history(job.id, row["history_chunks"]),
-            **{f.name: getattr(outcome, f.name) for f in fields(Outcome)},
-        )
-        run = save_run(
-            result,
-            row["name"],
-            self.runs_root,
-            owner=row["owner"],
-            owner_name=row["owner_name"],
-            experiment=row["experiment"],
-        )
+        with self.db.write() as c:  # claim the kept model: two tabs pressing "Try again" save one run
+            row = c.execute("SELECT * FROM jobs WHERE id = ?", (job.id,)).fetchone()
+            if row is not None and row["run_id"]:
+                return get_run(row["run_id"], Path(row["runs_root"]))
+            if row is None or not row["pending_model"] or not row["outcome"]:
+                raise CnnError("This job has no trained model to save (or it is being saved): train it again.")
+            c.execute("UPDATE jobs SET pending_model = NULL WHERE id = ?", (job.id,))
+        pending = Path(row["pending_model"])
+        try:
+            try:
+                model = runtime.keras().saving.load_model(pending, compile=False)
+            except Exception as exc:  # keras raises many kinds for a missing or bad file
+                raise CnnError(
+                    f"The trained model kept in {pending} cannot be read ({type(exc).__name__}); train it again."
+                ) from None
+            outcome = Outcome.from_dict(json.loads(row["outcome"]))
+            result = TrainResult(
+                config=TrainConfig.from_dict(json.loads(row["config"])),
+                model=model,
+                history=self._history(job.id, row["history_chunks"]),
+                **{f.name: getattr(outcome, f.name) for f in fields(Outcome)},
+            )
+            run = save_run(
+                result,
+                row["name"],
+                self.runs_root,
+                owner=row["owner"],
+                owner_name=row["owner_name"],
+                experiment=row["experiment"],
+            )
+        except BaseException:
+            with self.db.write() as c:  # still not saved: the model stays for the next try
+                c.execute("UPDATE jobs SET pending_model = ? WHERE id = ?", (str(pending), job.id))
+            raise
         with self.db.write() as c:
             c.execute(
-                "UPDATE jobs SET run_id = ?, error = NULL, pending_model = NULL, runs_root = ? WHERE id = ?",
+                "UPDATE jobs SET run_id = ?, error = NULL, runs_root = ? WHERE id = ?",
                 (run.id, str(self.runs_root), job.id),
             )
         pending.unlink(missing_ok=True)
