@@ -446,18 +446,23 @@ def start_server(runs_dir: Path, log_path: Path, timeout: float = 90.0) -> tuple
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            stop_server(proc)
+            stop_server(proc, runs_dir)
             raise RuntimeError(f"streamlit did not start; see {log_path}")
         time.sleep(0.2)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
+def stop_server(proc: subprocess.Popen, runs_dir: Path | None = None) -> None:
+    """Stop the server, and the training worker it started for ``runs_dir`` (its own process)."""
     proc.terminate()
     try:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    if runs_dir is not None:
+        from cnn.jobs import default_db, stop_workers
+
+        stop_workers(default_db(runs_dir))
 
 
 def listening_pid(port: int) -> int | None:
@@ -895,7 +900,7 @@ def run_benchmark(
         return report
     finally:
         if proc is not None:
-            stop_server(proc)
+            stop_server(proc, served)
         if report is None or not report["errors"] or proc is None:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -8,7 +8,7 @@
 2. Measures steady-state training throughput (images/s, after a warm-up epoch) of the
    fast default, the seed tutorial and the keras mnist_cnn models on the same images,
    a few one-epoch rounds each; prints the medians and the ratios. (The machine's speed
-   swings; benchmarks/job_overhead.py shows how to compare under the same conditions.)
+   swings by up to 2x: compare ratios taken within one run, in turns where you can.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Command line: ``python -m cnn train | runs | evaluate | predict [--number] | rename | delete |
-class-model | label | drawings | finetune | card`` (or ``cnn ...`` once installed).
+class-model | label | drawings | finetune | card | worker`` (or ``cnn ...`` once installed).
 
 The same functions the pages call, for people who prefer a terminal (and for scripts).
 """
@@ -314,6 +314,15 @@ def _predict_numbers(classifier, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- worker -------------------------------------------------------------------------------
+def cmd_worker(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cnn.jobs import default_db, run_worker
+
+    return run_worker(Path(args.db) if args.db else default_db(), args.slots, args.idle_exit)
+
+
 # --- the parser ---------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cnn", description="Train and use CNNs on MNIST.")
@@ -384,6 +393,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="the run to teach (default: the class model, else the most accurate run)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(command=cmd_finetune)
+
+    p = sub.add_parser("worker", help="train the app's queued jobs (the app starts one itself when needed)")
+    p.add_argument("--db", help="the job database (default: jobs.db in the runs folder)")
+    p.add_argument("--slots", type=int, default=1, help="trainers allowed at once on this database (CNN_MAX_JOBS)")
+    p.add_argument("--idle-exit", type=float, default=300.0, help="leave after this many seconds without a job")
+    p.set_defaults(command=cmd_worker)
     return parser
 
 

@@ -100,7 +100,7 @@ def queue_table() -> None:
                 key=f"stop_{job.id}",
                 on_click=_stop,
                 args=(job,),
-                disabled=job.stop_event.is_set(),
+                disabled=job.stopping,
             )
 
 

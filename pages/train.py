@@ -1,9 +1,10 @@
 """Train: pick the knobs, press Start, watch the curves live, stop any time, see the mistakes.
 
 A thin view over cnn/: the form's values make a ``TrainConfig`` (its problems are shown
-under their fields), Start hands it to the background job queue (``cnn.jobs``), a
-fragment redraws the job's progress twice a second, and an ended job's test results
-come from ``job.result``. The job outlives the page, so visiting Draw and coming back
+under their fields), Start hands it to the job queue (``cnn.jobs``: a worker process
+trains it), a fragment redraws the job's progress twice a second, and an ended job's test
+results come from what the worker recorded (``job.outcome``) and its saved run
+(``job.run``). The job outlives the page, so visiting Draw and coming back, or reloading,
 finds it again (the session's latest job).
 """
 
@@ -27,7 +28,7 @@ from cnn.config import (
 )
 from cnn.data import load_mnist
 from cnn.errors import CnnError
-from cnn.jobs import CANCELLED, FAILED, Job, job_queue
+from cnn.jobs import CANCELLED, FAILED, INTERRUPTED, Job, job_queue
 from cnn.model import describe
 from cnn.records import TestMetrics
 from cnn.store import clean_name, list_runs, rename_run
@@ -178,31 +179,31 @@ def gallery(test: TestMetrics) -> None:
 
 
 def results(job: Job) -> None:
-    if job.state == FAILED:
+    if job.state in (FAILED, INTERRUPTED):
         st.error(job.error)
         return
     if job.state == CANCELLED:
         st.info(f"The job was cancelled before it started ({job.stop_reason}).")
         return
-    result = job.result
-    if result.steps == 0:
+    outcome = job.outcome
+    if outcome.steps == 0:
         st.info(f"Stopped before the first step ({job.stop_reason}): nothing was learned, so nothing was saved.")
         return
     st.subheader("How it did on the 10,000 test digits")
-    if result.stopped:
+    if outcome.stopped:
         total = job.config.epochs * job.config.steps_per_epoch
         st.warning(
-            f"Stopped after step {result.steps} of {total} ({job.stop_reason or 'stop requested'}): "
+            f"Stopped after step {outcome.steps} of {total} ({job.stop_reason or 'stop requested'}): "
             "the model as it was then has been tested and saved."
         )
     saved(job)
-    test = result.test
+    test = outcome.test
     acc, loss, mistakes, seconds = st.columns(4)
     acc.metric("Test accuracy", f"{test.accuracy:.2%}")
     loss.metric("Test loss", f"{test.loss:.3f}")
     mistakes.metric("Mistakes", f"{len(test.misclassified):,}", help="test digits it misread, of 10,000")
     seconds.metric(
-        "Training time", duration(result.train_seconds), help=f"{result.images_per_s:,.0f} images per second"
+        "Training time", duration(outcome.train_seconds), help=f"{outcome.images_per_s:,.0f} images per second"
     )
     curves(job, "final")
     left, right = st.columns(2)

@@ -98,6 +98,10 @@ def serve_app(env: dict[str, str], timeout: float = 60.0):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        if "CNN_RUNS_DIR" in env:  # the training worker the server started, in its own session
+            from cnn.jobs import default_db, stop_workers
+
+            stop_workers(default_db(Path(env["CNN_RUNS_DIR"])))
 
 
 @contextlib.contextmanager

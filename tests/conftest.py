@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,15 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "runs"
     monkeypatch.setenv("CNN_RUNS_DIR", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def no_workers_left():
+    """Whatever a test queued through the app's queue (``cnn.jobs.job_queue``) ends with the test:
+    the queue shuts down and its worker process leaves."""
+    yield
+    if (jobs := sys.modules.get("cnn.jobs")) is not None:
+        jobs.shutdown_queues()
 
 
 @pytest.fixture(scope="session")

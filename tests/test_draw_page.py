@@ -390,7 +390,8 @@ def test_training_from_the_page_gives_a_model_to_draw_with(runs_dir, tiny_config
     job_id = at.session_state["draw_job"]
     (job,) = [j for j in job_queue().jobs_of(owner_key(at.session_state["token"])) if j.id == job_id]
     deadline = time.monotonic() + 300
-    while not job.ended and time.monotonic() < deadline:
+    while not (job := job_queue().get(job.id)).ended and time.monotonic() < deadline:
+        job_queue().touch(owner_key(at.session_state["token"]))  # the page's heartbeat
         time.sleep(0.5)
     assert job.run is not None, (job.state, job.error)
     run_with(at, None)  # what the progress fragment's st.rerun() does

@@ -23,11 +23,8 @@ TINY = TrainConfig(epochs=1, filters=8, dense_units=32, train_size=2000, batch_s
 
 
 @pytest.fixture
-def queue(runs_dir, monkeypatch):
-    q = jobs.JobQueue()
-    monkeypatch.setattr(jobs, "_queue", q)
-    yield q
-    q.shutdown()
+def queue(runs_dir):
+    return jobs.job_queue()  # the one the app's pages use (conftest shuts it down)
 
 
 @pytest.fixture
@@ -149,7 +146,7 @@ def test_a_class_experiment_locks_every_knob_but_one_and_its_runs_fill_the_chart
     (job,) = queue.jobs_of(owner_key(ALICE))
     assert job.experiment == experiment.id and job.config == dataclasses.replace(TINY, dropout=0.5)
     deadline = time.monotonic() + 240
-    while not job.ended:
+    while not (job := queue.get(job.id)).ended:
         assert time.monotonic() < deadline
         queue.touch(owner_key(ALICE))
         time.sleep(0.2)
@@ -169,7 +166,7 @@ def test_the_teacher_stops_anyones_job_from_the_class_page(queue, runs_dir):
     teacher = open_as("pages/classroom.py", ALICE, teacher=True)
     teacher.button(key=f"stop_{job.id}").click().run()
     deadline = time.monotonic() + 120
-    while not job.ended:
+    while not (job := queue.get(job.id)).ended:
         assert time.monotonic() < deadline
         queue.touch(owner_key(BOB))
         time.sleep(0.1)

@@ -1,14 +1,14 @@
 """The Train page, driven through the real app with AppTest: real training on MNIST slices.
 
-Each test gets its own runs folder and its own job queue. A ``Gate`` holds a job still
-at a chosen step (inside its progress callback) until the test lets it go, so "while it
-is running" is a state the test controls, not a race against the clock.
+Each test gets its own runs folder and its own job queue, whose worker process trains. A
+``Gate`` holds a job still at a chosen step (the worker waits inside its progress report,
+``JobQueue.hold_at_step``) until the test lets it go, so "while it is running" is a state
+the test controls, not a race against the clock.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -28,46 +28,55 @@ TINY = {"epochs": 1, "filters": 8, "dense_units": 32, "train_size": 2000, "batch
 
 
 class Gate:
-    """Pauses training at the first progress report from step ``at_step`` on, until ``release``."""
+    """Makes the worker hold a job at its first progress report from step ``at_step`` on, until ``release``."""
 
-    def __init__(self, at_step: int = 1):
-        self.at_step, self.reached, self.release = at_step, threading.Event(), threading.Event()
+    def __init__(self, queue: jobs.JobQueue, at_step: int = 1):
+        self.queue = queue
+        self.hold(at_step)
 
-    def wrap(self, train):
-        def gated_train(config, *, on_progress, **kwargs):
-            def report(snapshot):
-                on_progress(snapshot)
-                if snapshot.step >= self.at_step and not self.reached.is_set():
-                    self.reached.set()
-                    self.release.wait(DEADLINE)
+    def hold(self, at_step: int) -> None:
+        self.queue.hold_at_step(at_step)
 
-            return train(config, on_progress=report, **kwargs)
+    def reached(self) -> bool:
+        """Wait until a job is held (False if none is by the deadline)."""
+        deadline = time.monotonic() + DEADLINE
+        while not self.queue.held():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
-        return gated_train
-
-
-@pytest.fixture
-def queue(runs_dir, monkeypatch):
-    q = jobs.JobQueue()
-    monkeypatch.setattr(jobs, "_queue", q)
-    yield q
-    q.shutdown()
+    def release(self) -> None:
+        self.queue.hold_at_step(None)
 
 
 @pytest.fixture
-def gate(monkeypatch):
-    g = Gate()
-    monkeypatch.setattr(jobs, "train", g.wrap(jobs.train))
+def queue(runs_dir, tmp_path, monkeypatch):
+    # The job database beside the runs folder, not in it: a test below blocks the runs folder.
+    monkeypatch.setenv("CNN_JOBS_DB", str(tmp_path / "jobs" / "jobs.db"))
+    return jobs.job_queue()  # the one the app's pages use (conftest shuts it down)
+
+
+@pytest.fixture
+def gate(queue):
+    g = Gate(queue)
     yield g
-    g.release.set()
+    g.release()
+
+
+def open_app(token: str | None = None) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    if token:
+        app.query_params["me"] = token
+    app.run()
+    app.switch_page("pages/train.py").run()
+    assert not app.exception
+    return app
 
 
 @pytest.fixture
 def at(queue) -> AppTest:
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    app.switch_page("pages/train.py").run()
-    assert not app.exception
-    return app
+    return open_app()
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -92,15 +101,16 @@ def the_job(queue: jobs.JobQueue, at: AppTest) -> jobs.Job:
     return job
 
 
-def wait_until_ended(at: AppTest, job: jobs.Job) -> None:
+def wait_until_ended(at: AppTest, queue: jobs.JobQueue, job: jobs.Job) -> jobs.Job:
     """Rerun the page (as the live fragment would) until the job has ended and the page shows it."""
     deadline = time.monotonic() + DEADLINE
-    while not job.ended:
+    while not (job := queue.get(job.id)).ended:
         assert time.monotonic() < deadline, f"the job did not end (state {job.state})"
         time.sleep(0.3)
         at.run()
     at.run()
     assert not at.exception
+    return job
 
 
 def charts(at: AppTest) -> dict[str, dict]:
@@ -134,7 +144,7 @@ def test_a_tiny_run_shows_progress_then_results_and_is_saved(at, queue, gate, ru
     job = the_job(queue, at)
     assert job.name == "my tiny run"
 
-    assert gate.reached.wait(DEADLINE), job.error
+    assert gate.reached(), queue.get(job.id).error
     at.run()  # the job is held mid-run: the live view shows it
     (progress,) = at.main.progress  # (the sidebar follows the job too)
     assert "epoch 1/1" in progress.text and "images/s" in progress.text
@@ -147,11 +157,11 @@ def test_a_tiny_run_shows_progress_then_results_and_is_saved(at, queue, gate, ru
     at.toggle(key="show_form").set_value(True).run()
     assert at.button(key="start").disabled, "one job at a time per session"
 
-    gate.release.set()
-    wait_until_ended(at, job)
+    gate.release()
+    job = wait_until_ended(at, queue, job)
     assert job.state == jobs.FINISHED, job.error
     shown = metrics(at)
-    assert shown["Test accuracy"] == f"{job.result.test.accuracy:.2%}"
+    assert shown["Test accuracy"] == f"{job.outcome.test.accuracy:.2%}"
     final = charts(at)
     assert {"final_loss", "final_accuracy", "confusion", "per_class"} <= set(final)
     assert final["confusion"]["data"][0]["type"] == "heatmap"
@@ -172,18 +182,18 @@ def test_a_tiny_run_shows_progress_then_results_and_is_saved(at, queue, gate, ru
 
 def test_stop_mid_run_keeps_a_usable_model(at, queue, gate, runs_dir):
     fill(at, epochs=3, filters=16, dense_units=32, batch_norm=False, train_size=5000, batch_size=64)
-    gate.at_step = 4500 // 64  # hold the job once a whole epoch is learned
+    gate.hold(4500 // 64)  # hold the job once a whole epoch is learned
     at.button(key="start").click().run()
     job = the_job(queue, at)
-    assert gate.reached.wait(DEADLINE), job.error
+    assert gate.reached(), queue.get(job.id).error
     at.run()
     at.button(key="stop").click().run()
     assert at.button(key="stop").disabled, "the button says it is stopping"
-    gate.release.set()
+    gate.release()
 
-    wait_until_ended(at, job)
+    job = wait_until_ended(at, queue, job)
     assert job.state == jobs.STOPPED and job.stop_reason == "stopped by you"
-    assert job.result.steps < job.config.epochs * job.config.steps_per_epoch
+    assert job.outcome.steps < job.config.epochs * job.config.steps_per_epoch
     assert any("Stopped after step" in w.value for w in at.warning)
     assert "Test accuracy" in metrics(at)
 
@@ -220,13 +230,14 @@ def test_switching_pages_mid_run_keeps_the_job_and_the_form(at, queue, gate):
     fill(at, **TINY)
     at.button(key="start").click().run()
     job = the_job(queue, at)
-    assert gate.reached.wait(DEADLINE), job.error
+    assert gate.reached(), queue.get(job.id).error
 
     at.switch_page("pages/draw.py").run()
     for _ in range(3):
         at.run()
         time.sleep(0.2)
-    assert job.state == jobs.RUNNING and not job.stop_event.is_set()
+    job = queue.get(job.id)
+    assert job.state == jobs.RUNNING and not job.stopping
 
     at.switch_page("pages/train.py").run()
     assert not at.exception
@@ -234,10 +245,49 @@ def test_switching_pages_mid_run_keeps_the_job_and_the_form(at, queue, gate):
     at.toggle(key="show_form").set_value(True).run()
     assert (widget(at, "epochs").value, widget(at, "filters").value, widget(at, "train_size").value) == (1, 8, 2000)
 
-    gate.release.set()
-    wait_until_ended(at, job)
+    gate.release()
+    job = wait_until_ended(at, queue, job)
     assert job.state == jobs.FINISHED, job.error
     assert {"final_loss", "final_accuracy"} <= set(charts(at))
+
+
+def test_a_reload_finds_the_running_job_again(queue, gate):
+    first = open_app()
+    fill(first, **TINY)
+    first.button(key="start").click().run()
+    job = the_job(queue, first)
+    assert gate.reached(), queue.get(job.id).error
+
+    again = open_app(first.session_state.token)  # the same address in a new session: a reload
+    assert again.main.progress and set(charts(again)) == {"live_loss", "live_accuracy"}
+    assert again.button(key="stop").label == "Stop" and again.button(key="start").disabled
+
+    gate.release()
+    job = wait_until_ended(again, queue, job)
+    assert job.state == jobs.FINISHED and "Test accuracy" in metrics(again)
+
+
+def test_after_a_server_restart_the_page_says_the_job_was_interrupted(queue, gate):
+    import os
+    import signal
+
+    first = open_app()
+    fill(first, **TINY)
+    first.button(key="start").click().run()
+    job = the_job(queue, first)
+    assert gate.reached(), queue.get(job.id).error
+    (pid,) = [r["pid"] for r in queue.db.read("SELECT pid FROM workers")]
+    os.kill(pid, signal.SIGKILL)  # the machine goes down, trainer and all
+    while jobs._alive(pid, jobs.HOST):
+        time.sleep(0.05)
+    queue.close()
+    jobs._queues.clear()  # the server starts again: its first page opens the queue afresh
+
+    again = open_app(first.session_state.token)
+    gate.queue = jobs.job_queue()  # the new one (the hold lives in the database)
+    assert any("The server stopped while this job was training" in e.value for e in again.error)
+    assert not again.button(key="start").disabled, "start it again"
+    assert not again.get("progress")
 
 
 def test_a_preset_sets_every_knob_and_the_summary_follows(at):
@@ -258,13 +308,13 @@ def test_a_failed_save_can_be_retried(at, queue, runs_dir):
     runs_dir.write_text("a file where the runs folder should be")
     fill(at, **TINY)
     at.button(key="start").click().run()
-    job = the_job(queue, at)
-    wait_until_ended(at, job)
+    job = wait_until_ended(at, queue, the_job(queue, at))
     assert job.state == jobs.FINISHED and job.run is None and job.error
     assert any("Could not save" in e.value for e in at.error)
 
     runs_dir.unlink()
     at.button(key="save_again").click().run()
+    job = queue.get(job.id)
     assert job.run is not None and [r.id for r in list_runs(runs_dir)] == [job.run.id]
     assert any("Saved as" in s.value for s in at.success)
 

@@ -1,10 +1,11 @@
 """The one job-progress widget: waiting, starting, training (progress, Stop, live curves).
 
 Every place that follows a training job (the sidebar on every page, the Train page, the
-Draw page's "train one for me") shows it through ``follow_job``: a fragment that redraws
-itself while the job lasts, tells the queue someone is watching (the heartbeat: a closed
-tab stops calling it, and its job is then stopped and saved), and reruns the whole page
-once the job has ended, so the page can show the results.
+Draw page's "train one for me") shows it through ``follow_job``: a fragment that reads the
+job afresh from the queue (the worker process writes its progress there), redraws itself
+while the job lasts, tells the queue someone is watching (the heartbeat: a closed tab stops
+calling it, and its job is then stopped and saved), and reruns the whole page once the job
+has ended, so the page can show the results.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def job_status(job: Job, detailed: bool) -> None:
             st.caption(f"This step: loss {s.loss:.3f}, accuracy {s.accuracy:.1%}{val}")
     if not detailed:
         return
-    stopping = job.stop_event.is_set()
+    stopping = job.stopping
     label = "Stopping after this step…" if stopping else "Cancel" if job.state == QUEUED else "Stop"
     st.button(
         label,
@@ -103,10 +104,12 @@ def follow_job(job: Job, detailed: bool = False) -> None:
 
     @st.fragment(run_every=every)
     def live() -> None:
-        job_queue().touch(owner())
-        if job.ended:
+        queue = job_queue()
+        queue.touch(owner())
+        now = queue.get(job.id)
+        if now is None or now.ended:
             st.rerun(scope="app")
-        job_status(job, detailed)
+        job_status(now, detailed)
 
     live()
 
