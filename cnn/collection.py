@@ -28,9 +28,9 @@ from PIL import Image
 
 from cnn.errors import CnnError
 from cnn.preprocess import prepare
-from cnn.store import runs_dir
+from cnn.store import DRAWINGS_FOLDER, runs_dir
 
-FOLDER = "drawings"
+FOLDER = DRAWINGS_FOLDER
 KEEP_SIDE = 280  # drawings are kept at most this size a side (a canvas is 280x280)
 MAX_PER_STUDENT = 300
 MAX_TOTAL = 10_000

@@ -75,8 +75,11 @@ def finetune(
     steps: int = STEPS,
     on_progress: Callable[[Snapshot], None] | None = None,
     stop: threading.Event | None = None,
+    history: History | None = None,
 ) -> tuple[TrainResult, TeachReport]:
-    """``run``'s model taught on MNIST plus ``drawings``, and the honest before/after."""
+    """``run``'s model taught on MNIST plus ``drawings``, and the honest before/after.
+
+    ``history`` (if given) grows with the saved model's teaching, for a live chart."""
     if len(drawings) < MIN_DRAWINGS:
         raise CnnError(
             f"Teaching needs at least {MIN_DRAWINGS} labelled drawings (there are {len(drawings)}): label a few "
@@ -99,13 +102,15 @@ def finetune(
         right_before = right_after = 0
         for k, fold in enumerate(folds):
             rest = np.concatenate([f for j, f in enumerate(folds) if j != k])
-            model, _ = _teach(run, x[rest], y[rest], data, seed + 1 + k, steps, None, stop)
+            model, _ = _teach(run, x[rest], y[rest], data, seed + 1 + k, steps, None, stop, History())
             right_before += _right(before, x[fold], y[fold])
             right_after += _right(model, x[fold], y[fold])
         drawings_before = right_before / len(x)
 
     started = time.perf_counter()
-    model, history = _teach(run, x[taught], y[taught], data, seed, steps, on_progress, stop)
+    model, history = _teach(
+        run, x[taught], y[taught], data, seed, steps, on_progress, stop, history if history is not None else History()
+    )
     seconds = time.perf_counter() - started
     test = evaluate(model, data)
     drawings_after = _accuracy(model, x[held], y[held]) if held is not None else right_after / len(x)
@@ -134,8 +139,8 @@ def finetune(
     return result, report
 
 
-def _teach(run, x_draw, y_draw, data: Mnist, seed: int, steps: int, on_progress, stop):
-    """A fresh copy of ``run``'s model after ``steps`` mixed batches; (model, history)."""
+def _teach(run, x_draw, y_draw, data: Mnist, seed: int, steps: int, on_progress, stop, history: History):
+    """A fresh copy of ``run``'s model after ``steps`` mixed batches; (model, ``history`` grown)."""
     import tensorflow as tf
 
     keras = runtime.keras()
@@ -146,7 +151,7 @@ def _teach(run, x_draw, y_draw, data: Mnist, seed: int, steps: int, on_progress,
     )
     rng = np.random.default_rng(seed)
     mnist_per_batch = BATCH - DRAWINGS_PER_BATCH
-    history, started = History(), time.perf_counter()
+    started = time.perf_counter()
     for step in range(1, steps + 1):
         if stop is not None and stop.is_set():
             break

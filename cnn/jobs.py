@@ -70,6 +70,7 @@ QUEUED, RUNNING, FINISHED, STOPPED, FAILED, CANCELLED, INTERRUPTED = (
     "interrupted",
 )
 ENDED = (FINISHED, STOPPED, FAILED, CANCELLED, INTERRUPTED)
+TRAIN, MORE, TEACH = "train", "more", "teach"  # what a job does
 KEEP_ENDED_PER_OWNER = 5  # ended jobs kept per owner (their runs are on disk)
 DB_FILE, PENDING_DIR, WORKER_LOG = "jobs.db", ".pending-models", "jobs-worker.log"
 HEARTBEAT = 1.0  # seconds between a worker's heartbeats
@@ -112,7 +113,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     run_id TEXT,
     pending_model TEXT,                   -- the model file kept while its run is not saved
     worker_pid INTEGER,
-    held INTEGER NOT NULL DEFAULT 0       -- tests only: the worker holds it (see hold_at_step)
+    held INTEGER NOT NULL DEFAULT 0,      -- tests only: the worker holds it (see hold_at_step)
+    kind TEXT NOT NULL DEFAULT 'train',   -- train | more (train base_run further) | teach (fine-tune base_run)
+    base_run TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
@@ -172,6 +175,8 @@ class Job:
     stopping: bool  # a stop was asked for
     created: float
     runs_root: Path
+    kind: str = TRAIN  # TRAIN, MORE (base_run trained further) or TEACH (base_run taught the class's drawings)
+    base_run: str = ""
 
     @property
     def ended(self) -> bool:
@@ -304,9 +309,13 @@ class JobQueue:
         owner_name: str = "",
         experiment: str = "",
         one_at_a_time: bool = True,
+        kind: str = TRAIN,
+        base_run: str = "",
     ) -> Job:
         """Queue a job; with ``one_at_a_time`` (students), refused while the owner already has
-        one waiting or training, however many tabs (or web processes) they use."""
+        one waiting or training, however many tabs (or web processes) they use. ``kind``: TRAIN
+        a new model as ``config`` says, train ``base_run`` ``config.epochs`` MORE, or TEACH
+        ``base_run`` the class's labelled drawings (cnn.finetune)."""
         job_id, now = secrets.token_hex(4), time.time()
         with self.db.write() as c:
             if (
@@ -327,7 +336,7 @@ class JobQueue:
                 )
             c.execute(
                 "INSERT INTO jobs (id, owner, owner_name, experiment, name, config, runs_root, state, created, "
-                "last_seen, abandon_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "last_seen, abandon_after, kind, base_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     owner,
@@ -340,6 +349,8 @@ class JobQueue:
                     now,
                     now,
                     self.abandon_after,
+                    kind,
+                    base_run,
                 ),
             )
             self._prune(c, owner)
@@ -515,6 +526,8 @@ class JobQueue:
             stopping=bool(row["stop_requested"]),
             created=row["created"],
             runs_root=Path(row["runs_root"]),
+            kind=row["kind"],
+            base_run=row["base_run"],
         )
 
     def _history(self, job_id: str, chunks: int) -> History:
@@ -685,13 +698,21 @@ class Worker:
         if self.quit.is_set():
             self.stop.set()
         progress.report(None)  # a stop asked for before the start trains nothing
+        config, root, extra = TrainConfig.from_dict(json.loads(row["config"])), Path(row["runs_root"]), {}
         try:
-            result = train(
-                TrainConfig.from_dict(json.loads(row["config"])),
-                on_progress=progress.report,
-                stop=self.stop,
-                history=history,
-            )
+            if row["kind"] == TEACH:
+                from cnn import collection
+                from cnn.finetune import finetune
+
+                base = get_run(row["base_run"], root)
+                result, report = finetune(
+                    base, collection.list_drawings(root), on_progress=progress.report, stop=self.stop, history=history
+                )
+                extra = {"taught": {**report.to_dict(), "from": base.id}}
+            else:
+                base = get_run(row["base_run"], root) if row["kind"] == MORE else None
+                result = train(config, on_progress=progress.report, stop=self.stop, history=history, start_from=base)
+                extra = {"continued_from": base.id} if base else {}
         except CnnError as exc:
             self._end(job_id, FAILED, error=str(exc))
             return
@@ -707,10 +728,11 @@ class Worker:
                 run_id = save_run(
                     result,
                     row["name"],
-                    Path(row["runs_root"]),
+                    root,
                     owner=row["owner"],
                     owner_name=row["owner_name"],
                     experiment=row["experiment"],
+                    **extra,
                 ).id
             except CnnError as exc:
                 error, pending = str(exc), self._keep(result.model, job_id)

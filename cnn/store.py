@@ -43,6 +43,7 @@ RUN_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
 MAX_NAME = 80
 LEFTOVER_AGE = 3600  # seconds before an abandoned temporary folder is swept up
 CLASS_MODEL_FILE = "class-model.json"
+DRAWINGS_FOLDER = "drawings"  # the class's labelled drawings (cnn.collection) live beside the runs
 MAX_META_BYTES = 50_000_000  # a 50-epoch run of 60k images at batch 8 writes ~30 MB of history
 
 
@@ -193,7 +194,11 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     if not root.is_dir():
         return []
     # A link is listed (as damaged, to be deletable) but never followed out of the folder.
-    runs = [read_run(p) for p in root.iterdir() if RUN_ID.fullmatch(p.name) and (p.is_symlink() or p.is_dir())]
+    runs = [
+        read_run(p)
+        for p in root.iterdir()
+        if RUN_ID.fullmatch(p.name) and p.name != DRAWINGS_FOLDER and (p.is_symlink() or p.is_dir())
+    ]
     for gone in {p for p in _read_cache if p.parent == root} - {r.path for r in runs}:
         _read_cache.pop(gone, None)  # deleted runs
     return sorted(runs, key=lambda r: (r.created, r.id), reverse=True)

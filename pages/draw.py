@@ -21,8 +21,9 @@ from streamlit_drawable_canvas import st_canvas
 from cnn import collection, explain
 from cnn.config import DEFAULT_PRESET, PRESETS
 from cnn.errors import CnnError
+from cnn.finetune import MIN_DRAWINGS
 from cnn.imagefile import decode_image
-from cnn.jobs import job_queue
+from cnn.jobs import TEACH, job_queue
 from cnn.number import NumberReading, read_number
 from cnn.predict import Prediction, classifier_for
 from cnn.store import RunInfo, best_run, list_runs
@@ -193,6 +194,33 @@ def _label(image, digit: int, prediction: Prediction, run_id: str, fingerprint: 
 def _corrected(key: str, image, prediction: Prediction, run_id: str, fingerprint: str) -> None:
     if state[key] is not None:
         _label(image, state[key], prediction, run_id, fingerprint)
+
+
+def _teach(run: RunInfo, drawings: int) -> None:
+    try:
+        start_job(run.config, f"{run.name}, taught {drawings} drawings"[:80], kind=TEACH, base_run=run.id)
+    except CnnError as exc:
+        state.label_error = str(exc)
+
+
+def teach_button(run: RunInfo) -> None:
+    """'Teach the model': fine-tune this run on MNIST plus the class's drawings, as a job."""
+    drawings = len(collection.list_drawings())
+    if drawings < MIN_DRAWINGS:
+        st.caption(
+            f"The class has labelled {drawings} drawing{'s' * (drawings != 1)}; with {MIN_DRAWINGS} or more, "
+            "the model can be taught them."
+        )
+        return
+    st.button(
+        f"Teach the model the class's {drawings} drawings",
+        key="teach",
+        on_click=_teach,
+        args=(run, drawings),
+        disabled=bool(active_jobs()),
+        help="Trains this model further on MNIST plus the class's drawings (a minute or less), and saves it "
+        "as a new run; it says how it does before and after on drawings it did not see.",
+    )
 
 
 def label_it(image, prediction: Prediction, run: RunInfo) -> None:
@@ -500,6 +528,7 @@ with right:
                 else:
                     show_prediction(prediction)
                     label_it(image, prediction, run)
+                    teach_button(run)
 
 if prediction is not None and st.toggle(
     "How it was prepared", key="steps", help="The steps that turn your input into the model's 28×28 input"

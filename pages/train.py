@@ -28,7 +28,7 @@ from cnn.config import (
 )
 from cnn.data import load_mnist
 from cnn.errors import CnnError
-from cnn.jobs import CANCELLED, FAILED, INTERRUPTED, Job, job_queue
+from cnn.jobs import CANCELLED, FAILED, INTERRUPTED, MORE, TEACH, Job, job_queue
 from cnn.model import describe
 from cnn.records import TestMetrics
 from cnn.store import clean_name, list_runs, rename_run
@@ -178,6 +178,33 @@ def gallery(test: TestMetrics) -> None:
             col.image(image, caption=caption)
 
 
+def _train_more(run) -> None:
+    try:
+        more = st.session_state.more_epochs
+        start_job(run.config.replace(epochs=more), f"{run.name}, +{more} epochs"[:80], kind=MORE, base_run=run.id)
+    except (CnnError, ConfigError) as exc:
+        st.session_state.start_error = str(exc)
+
+
+def train_more(job: Job) -> None:
+    """Continue the saved run: its curves go on where they ended."""
+    if job.run is None or job.kind == TEACH:
+        return
+    room = knob_range("epochs")["high"] - job.run.config.epochs
+    if room < 1:
+        return
+    epochs_col, button_col = st.columns([1, 3], vertical_alignment="bottom")
+    epochs_col.number_input("More epochs", 1, room, min(2, room), key="more_epochs")
+    button_col.button(
+        "Train more",
+        key="train_more",
+        on_click=_train_more,
+        args=(job.run,),
+        help="Trains this model further, with the same data and settings; the curves continue, the "
+        "learning rate restarts gently. Saved as a new run; this one stays.",
+    )
+
+
 def results(job: Job) -> None:
     if job.state in (FAILED, INTERRUPTED):
         st.error(job.error)
@@ -197,6 +224,14 @@ def results(job: Job) -> None:
             "the model as it was then has been tested and saved."
         )
     saved(job)
+    taught = job.run.taught if job.run is not None else None
+    if taught:  # a teaching job: the honest before and after
+        (mnist_before, mnist_after), (class_before, class_after) = taught["mnist"], taught["class_drawings"]
+        st.success(
+            f"Taught {taught['drawings']} of the class's drawings. MNIST test: {mnist_before:.2%} → "
+            f"{mnist_after:.2%}; class drawings it did not see ({taught['method']}): {class_before:.1%} → "
+            f"{class_after:.1%}."
+        )
     test = outcome.test
     acc, loss, mistakes, seconds = st.columns(4)
     acc.metric("Test accuracy", f"{test.accuracy:.2%}")
@@ -206,6 +241,7 @@ def results(job: Job) -> None:
         "Training time", duration(outcome.train_seconds), help=f"{outcome.images_per_s:,.0f} images per second"
     )
     curves(job, "final")
+    train_more(job)
     left, right = st.columns(2)
     left.markdown("**Confusion matrix**: each row a true digit, each column what the model read")
     left.plotly_chart(charts.confusion_heatmap(test.confusion), key="confusion")

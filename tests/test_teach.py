@@ -253,3 +253,46 @@ def test_labelling_from_the_draw_page_and_the_collection_page(good_run, runs_dir
     at.run()
     at.button(key=f"delete_{saved.id}").click().run()
     assert collection.list_drawings() == []
+
+
+def test_teach_the_model_from_the_draw_page_runs_as_a_job_and_reports_before_and_after(
+    good_run, runs_dir, tmp_path, monkeypatch
+):
+    import base64
+    import io
+
+    from streamlit.testing.v1 import AppTest
+
+    from cnn import jobs
+
+    monkeypatch.setenv("CNN_JOBS_DB", str(tmp_path / "jobs.db"))
+    images, labels = typed(12)
+    for image, label in zip(images, labels):
+        collection.add_drawing(image, label)
+    buffer = io.BytesIO()
+    Image.fromarray(images[0]).resize((280, 280)).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    at = AppTest.from_file(str(ROOT / "pages" / "draw.py"), default_timeout=180)
+    at.session_state["canvas"] = {"drawing": {"raw": {"objects": [{"type": "Path"}]}, "data": url}}
+    at.run()
+    assert at.button(key="teach").label == "Teach the model the class's 12 drawings"
+    at.button(key="teach").click().run()
+    queue = jobs.job_queue()
+    (job,) = [j for j in queue.jobs_of(owner_key_of(at)) if j.kind == jobs.TEACH]
+    assert job.base_run == good_run.id
+    deadline = time.monotonic() + 300
+    while not (job := queue.get(job.id)).ended:
+        assert time.monotonic() < deadline, job.state
+        queue.touch(job.owner)
+        time.sleep(0.3)
+    assert job.state == jobs.FINISHED, job.error
+    taught = job.run
+    assert taught.name == "good test run, taught 12 drawings" and taught.taught["from"] == good_run.id
+    assert taught.taught["method"] == "3-fold cross-validation" and len(taught.taught["class_drawings"]) == 2
+    assert {r.id for r in list_runs()} == {good_run.id, taught.id}  # the original stays
+
+
+def owner_key_of(at) -> str:
+    from cnn.classroom import owner_key
+
+    return owner_key(at.session_state["token"])

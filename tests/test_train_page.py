@@ -329,3 +329,18 @@ def test_streamlit_leaves_the_keras_session_alone(at, monkeypatch):
     at.run()
     at.switch_page("pages/home.py").run()
     assert not at.exception and cleared == []
+
+
+def test_train_more_continues_the_run_as_a_new_one(at, queue):
+    fill(at, **TINY)
+    at.button(key="start").click().run()
+    first = wait_until_ended(at, queue, the_job(queue, at))
+    at.number_input(key="more_epochs").set_value(1).run()
+    at.button(key="train_more").click().run()
+    more = max(queue.jobs_of(owner_key(at.session_state.token)), key=lambda j: j.created)
+    assert more.kind == jobs.MORE and more.base_run == first.run_id
+    more = wait_until_ended(at, queue, more)
+    assert more.state == jobs.FINISHED, more.error
+    run = more.run
+    assert run.continued_from == first.run_id and run.config.epochs == 2 and run.name.endswith("+1 epochs")
+    assert len(run.history.epoch_end_steps) == 2 and run.history.step[-1] == run.steps

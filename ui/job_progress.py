@@ -15,7 +15,7 @@ import streamlit as st
 from cnn import budget, classroom
 from cnn.config import TrainConfig
 from cnn.errors import CnnError
-from cnn.jobs import QUEUED, RUNNING, Job, job_queue
+from cnn.jobs import QUEUED, RUNNING, TRAIN, Job, job_queue
 from cnn.records import Snapshot
 from cnn.store import list_runs
 from ui import charts
@@ -37,13 +37,23 @@ def budget_problem(config: TrainConfig) -> str | None:
     return budget.over_budget(config, classroom.class_settings().budget_minutes, budget.machine_speed(list_runs()))
 
 
-def start_job(config: TrainConfig, name: str | None = None, experiment: str = "") -> Job:
-    """Queue a job as this student's: one at a time and within the budget (the teacher: any)."""
+def start_job(
+    config: TrainConfig, name: str | None = None, experiment: str = "", kind: str = TRAIN, base_run: str = ""
+) -> Job:
+    """Queue a job as this student's: one at a time and within the budget (the teacher: any).
+    ``kind`` and ``base_run``: see ``JobQueue.submit`` (train more, teach the class's drawings)."""
     problem = budget_problem(config)
     if problem:
         raise CnnError(problem)
     return job_queue().submit(
-        owner(), config, name, owner_name=nickname(), experiment=experiment, one_at_a_time=not is_teacher()
+        owner(),
+        config,
+        name,
+        owner_name=nickname(),
+        experiment=experiment,
+        one_at_a_time=not is_teacher(),
+        kind=kind,
+        base_run=base_run,
     )
 
 
