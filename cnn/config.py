@@ -194,6 +194,62 @@ class TrainConfig:
         slider=True,
         when=AUGMENTED,
     )
+    shear: float = _knob(
+        0.3,
+        0.0,
+        1.0,
+        label="Slant",
+        help="largest random slant (horizontal shear per unit of height)",
+        group="augmenting",
+        step=0.05,
+        slider=True,
+        when=AUGMENTED,
+    )
+    aspect: float = _knob(
+        0.2,
+        0.0,
+        0.5,
+        label="Aspect ratio",
+        help="largest random change of width against height, as a share",
+        group="augmenting",
+        step=0.05,
+        slider=True,
+        when=AUGMENTED,
+    )
+    soften: float = _knob(
+        0.5,
+        0.0,
+        1.0,
+        label="Blur and sharpen",
+        help="chance that an image is blurred (like a camera) or given hard edges (like a canvas stroke)",
+        group="augmenting",
+        step=0.05,
+        slider=True,
+        when=AUGMENTED,
+    )
+    typed: float = _knob(
+        0.05,
+        0.0,
+        0.5,
+        label="Typed digits",
+        help="share of training images swapped for digits typed in the system's fonts",
+        group="augmenting",
+        step=0.01,
+        slider=True,
+        when=AUGMENTED,
+    )
+    outliers: float = _knob(
+        0.05,
+        0.0,
+        0.3,
+        label="Non-digits",
+        help="share of training images swapped for drawn non-digits (letters, blobs, scribbles) that "
+        "the model learns to give no digit (so that it can refuse them)",
+        group="augmenting",
+        step=0.01,
+        slider=True,
+        when=AUGMENTED,
+    )
     train_size: int = _knob(
         TRAIN_IMAGES,
         200,
