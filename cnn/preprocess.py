@@ -10,7 +10,8 @@ app can show them:
 2. specks       drop stray dots far from the digit (keep every real stroke)
 3. crop         the bounding box of the remaining ink
 4. fit          resize so the longer side is 20 px, keeping the aspect ratio
-5. centre       place in 28x28 with the centre of mass at pixel (14, 14)
+5. centre       place in 28x28 with the centre of mass at pixel (14, 14), the
+                strongest ink at full strength (1)
 
 Coordinates: pixel (i, j) has its centre at (i, j), so a 28x28 image spans -0.5..27.5.
 MNIST's own centres of mass average (14.0, 14.0) in these coordinates (they were
@@ -363,24 +364,27 @@ def _line_mask(ink: np.ndarray) -> np.ndarray | None:
         return None
     small = _pool(np.ascontiguousarray(ink[: gh * f, : gw * f]), f, np.maximum)
     present = small > LINE_FAINT
+    if present.any(axis=0).mean() < LINE_SPAN:  # nothing crosses that much of the width
+        return None
     x = np.arange(gw) - gw / 2
     cols = np.arange(gw)
+    tilts = np.radians(np.arange(-LINE_TILT, LINE_TILT + 0.25, 0.5))
+    offsets = np.round(np.tan(tilts)[:, None] * x[None, :]).astype(np.int64)
+    # rows[t, r, c]: the row that column c's pixel comes from on line r at tilt t.
+    rows = np.arange(gh)[None, :, None] + offsets[:, None, :]
+    inside = (rows >= 0) & (rows < gh)
+    sheared = present[np.clip(rows, 0, gh - 1), cols[None, None, :]] & inside
+    # A line row: ink in at least LINE_SPAN of the columns (one row either side counts, for
+    # lines that fall between the tried tilts).
+    near = sheared | np.roll(sheared, 1, axis=1) | np.roll(sheared, -1, axis=1)
+    t_found, r_found = np.nonzero(near.mean(axis=2) >= LINE_SPAN)
     mask = np.zeros((gh, gw), bool)
-    for degrees in np.arange(-LINE_TILT, LINE_TILT + 0.5, 0.5):
-        offset = np.round(np.tan(np.radians(degrees)) * x).astype(np.int64)
-        rows = np.arange(gh)[:, None] + offset[None, :]  # the row each column's pixel comes from
-        inside = (rows >= 0) & (rows < gh)
-        sheared = np.where(inside, present[np.clip(rows, 0, gh - 1), cols[None, :]], False)
-        # A line row: ink in at least LINE_SPAN of the columns (one row either side counts,
-        # for lines that fall between the tried tilts).
-        near = sheared | np.roll(sheared, 1, axis=0) | np.roll(sheared, -1, axis=0)
-        lines = np.flatnonzero(near.mean(axis=1) >= LINE_SPAN)
-        for r in lines:
-            for dr in (-1, 0, 1):
-                src = rows[r + dr] if 0 <= r + dr < gh else None
-                if src is not None:
-                    ok = (src >= 0) & (src < gh)
-                    mask[src[ok], cols[ok]] = True
+    for t, r in zip(t_found.tolist(), r_found.tolist()):
+        for rr in (r - 1, r, r + 1):
+            if 0 <= rr < gh:
+                src = rows[t, rr]
+                ok = inside[t, rr]
+                mask[src[ok], cols[ok]] = True
     if not mask.any():
         return None
     mask = np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
@@ -600,7 +604,32 @@ def prepare(image: np.ndarray) -> Prepared | None:
     out = np.zeros((SIZE, SIZE), np.float32)
     ph, pw = min(fh + 1, SIZE - iy), min(fw + 1, SIZE - ix)
     out[iy : iy + ph, ix : ix + pw] = moved[:ph, :pw]
+    # Full strength: MNIST's strokes always reach 1 at their core, while a hairline or a
+    # pencil stroke shrunk to 20 px fades to a faint grey, which a model reads as doubt.
+    peak = float(out.max())
+    if 0.0 < peak < 1.0:
+        out *= np.float32(1.0 / peak)
+        fitted = fitted * np.float32(1.0 / peak)
     return Prepared(image=out, ink=ink, box=box, fitted=fitted, shift=(float(dy), float(dx)))
+
+
+def no_digit_reason(image: np.ndarray) -> str:
+    """Why ``prepare(image)`` found no digit, in words for the user (call it when it did not)."""
+    a = _validated(image)
+    flat = None  # the picture's one shade, when it has only one
+    if a.ndim == 3 and a.shape[2] in (2, 4):
+        alpha = _as_unit_float(a[:, :, -1])
+        if float(alpha.max()) < MIN_CONTRAST:
+            return "nothing is drawn"
+        if float(alpha.min()) > 1.0 - MIN_CONTRAST:  # opaque all over: its colours decide
+            flat = _luminance(_as_unit_float(a[:, :, :-1]))
+    else:
+        flat = _luminance(_as_unit_float(a)) if a.ndim == 3 else _as_unit_float(a)
+    if flat is not None and float(flat.max()) - float(flat.min()) < MIN_CONTRAST:
+        return "the whole picture is ink" if float(flat.mean()) < 0.25 else "nothing is drawn"
+    if float(ink_map(image).max()) <= STROKE_LEVEL:
+        return "nothing stands out from the background (too faint?)"
+    return "only a few specks or a tiny dot: draw the digit bigger"
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray | None:
