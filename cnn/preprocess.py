@@ -45,7 +45,6 @@ LIGHT_CELLS = 128  # the background is estimated on a grid of at most this many 
 LIGHT_BLOCK = 5  # ... as the median of blocks of this many cells a side
 LIGHT_RANGE = 0.6  # light and shadow darken paper by at most this share; darker is ink
 LIGHT_EVEN = 0.02  # a background that varies less than this is left alone
-UNEVEN = 0.05  # a border whose spread (sigma) exceeds this share of the range is unevenly lit
 # Ruled lines (photos of lined paper): see _without_ruled_lines.
 LINE_CELLS = 200  # lines are found on a grid of at most this many cells a side
 LINE_TILT = 8.0  # lines tilted up to this many degrees are found
@@ -243,14 +242,14 @@ def _ink_from_luminance(lum: np.ndarray, unit: float) -> np.ndarray:
     signal = (1.0 - bright) if dark_ink else bright
     light = _illumination(signal)
     if 0.25 * unit < bg < 0.75 * unit:
-        # A grey background: the ink is on whichever side strays further from it; from
-        # the local background (the median of small blocks, which follows light and
-        # shadows) when the border is uneven, as the extremes of a gradient mislead.
-        if noise > UNEVEN * unit:
-            darker, lighter = np.percentile(bright - _local_median(bright), [0.1, 99.9])
-            dark_side = -darker >= lighter
-        else:
-            dark_side = bg - float(lum.min()) >= float(lum.max()) - bg
+        # A grey background: the ink is on whichever side more pixels stray beyond the
+        # border's own range (the border holds the paper's lightest and darkest parts, a
+        # gradient's two ends and a shadow, so these do not count).
+        lo, hi = np.percentile(_border(lum), [0.5, 99.5])
+        margin = 0.5 * MIN_CONTRAST * unit
+        darker = int(np.count_nonzero(lum < lo - margin))
+        lighter = int(np.count_nonzero(lum > hi + margin))
+        dark_side = darker > lighter if darker != lighter else dark_ink  # a tie: paper is the lighter
         if dark_side != dark_ink:
             dark_ink, signal = not dark_ink, 1.0 - signal
             light = _illumination(signal)
@@ -266,16 +265,6 @@ def _ink_from_luminance(lum: np.ndarray, unit: float) -> np.ndarray:
     else:
         bg, noise = _background(signal)
     return _without_ruled_lines(_normalise(signal, bg, noise, 1.0))
-
-
-def _local_median(a: np.ndarray) -> np.ndarray:
-    """The median of blocks of about 1/16 of the picture's side, resized back to `a`'s shape."""
-    h, w = a.shape
-    b = max(1, min(h, w) // 16)
-    bh, bw = h // b, w // b
-    blocks = a[: bh * b, : bw * b].reshape(bh, b, bw, b).transpose(0, 2, 1, 3).reshape(bh, bw, b * b)
-    level = np.median(blocks, axis=2).astype(np.float32)
-    return np.asarray(Image.fromarray(level).resize((w, h), Image.BILINEAR), dtype=np.float32)
 
 
 def _sliding(a: np.ndarray, k: int, axis: int, op) -> np.ndarray:

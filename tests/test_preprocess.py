@@ -174,11 +174,12 @@ def test_photo_of_paper_background_and_texture_are_not_ink(mnist):
     assert corr(prepare(photo_rgb).image, clean) > 0.95
 
 
+@pytest.mark.parametrize("pen", [10, 35])  # a pen and a thick marker
 @pytest.mark.parametrize("kind", ["gradient", "shadow", "ruled", "all"])
-def test_uneven_light_shadows_and_ruled_lines_are_normalised_away(kind, mnist):
+def test_uneven_light_shadows_and_ruled_lines_are_normalised_away(kind, pen, mnist):
     rng = np.random.default_rng(3)
     for i in range(6):
-        alpha = draw_digit(mnist[0][i], size=150, center=(150, 130), pen=10)[:, :, 3] / 255.0
+        alpha = draw_digit(mnist[0][i], size=200 if pen > 20 else 150, center=(150, 130), pen=pen)[:, :, 3] / 255.0
         photo = photo_of(alpha, kind, rng)
         clean = prepare(rgba_from_alpha((alpha * 255).astype(np.uint8))).image
         prepared = prepare(photo)
