@@ -138,18 +138,31 @@ def non_digits(n: int, seed: int = 1234, *, canvas_only: bool = False) -> tuple[
 
 
 BANK = 1500  # outlier images in the training bank
+RESTROKE = ("letter", "outline", "face")  # half of these are re-stroked like a hand-drawn line
 
 
 @lru_cache(maxsize=1)
 def outlier_images() -> np.ndarray:
     """(n, 28, 28) uint8: BANK non-digits (seed 0) prepared the MNIST way (empty ones and
     the ones with no ink to prepare left out)."""
+    from cnn.drawings import draw_digit
     from cnn.preprocess import prepare
 
-    images, _ = non_digits(BANK, seed=0, canvas_only=True)
+    images, kinds = non_digits(BANK, seed=0, canvas_only=True)
+    rng = np.random.default_rng([0, 79])
     out = []
-    for image in images:
+    for image, kind in zip(images, kinds):
         prepared = prepare(image)
-        if prepared is not None:
-            out.append(np.round(prepared.image * 255).astype(np.uint8))
+        if prepared is None:
+            continue
+        x = np.round(prepared.image * 255).astype(np.uint8)
+        if kind in RESTROKE and rng.random() < 0.5:
+            # As a hand would draw it: the skeleton re-stroked with a round pen, slightly jittered.
+            drawn = draw_digit(
+                x, canvas=140, size=rng.uniform(60, 130), center=(70, 70), pen=rng.uniform(3, 14), rng=rng
+            )
+            again = prepare(drawn)
+            if again is not None:
+                x = np.round(again.image * 255).astype(np.uint8)
+        out.append(x)
     return np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)

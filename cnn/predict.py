@@ -35,6 +35,7 @@ CACHED_MODELS = 8
 SOLID_PX = 5  # a blob whose thickest part survives this many 1-px erosions of the 28x28 is filled
 PARTS = 4  # this many separate marks (of PART_PX pixels or more) are not one digit
 PART_PX = 4
+PART_SHARE = 0.2  # ... and at least this share of the biggest one (specks and noise are not marks)
 PART_LEVEL = 0.15  # ... of ink above this level (hairlines fade to ~0.3 in the 28x28)
 HOLES = 3  # this many closed loops (of HOLE_PX pixels or more): no digit has more than two
 HOLE_PX = 2
@@ -155,8 +156,9 @@ def refusal(prepared: Prepared, probabilities: np.ndarray) -> str | None:
     if solid.any():
         return "a filled blob or block, not a pen stroke"
     sizes = _part_sizes(image > PART_LEVEL)
-    if int(np.sum(sizes >= PART_PX)) >= PARTS:
-        return f"{int(np.sum(sizes >= PART_PX))} separate marks, not one digit"
+    parts = int(np.sum(sizes >= max(PART_PX, PART_SHARE * sizes.max()))) if len(sizes) else 0
+    if parts >= PARTS:
+        return f"{parts} separate marks, not one digit"
     holes = _holes(image > 0.35)
     if holes >= HOLES:
         return f"{holes} closed loops: no digit has more than two"

@@ -136,3 +136,20 @@ def test_probabilities_match_the_model_and_its_traced_graph_dies_with_it(tiny_re
     del other
     gc.collect()
     assert alive() is None, "the traced graph must not keep its model alive"
+
+
+def test_typed_digits_and_non_digits_are_swapped_into_batches():
+    import tensorflow as tf
+
+    from cnn.augment import NOT_A_DIGIT, to_float
+
+    x = tf.constant(load_mnist().x_train[:512])
+    y = tf.constant(load_mnist().y_train[:512].astype("int32"))
+    typed = (tf.ones([3, 28, 28, 1]), tf.constant([7, 7, 7]))
+    outliers = (tf.zeros([2, 28, 28, 1]), tf.constant([NOT_A_DIGIT] * 2))
+    config = TrainConfig(typed=0.2, outliers=0.2)
+    _, labels = to_float(x, y, config, typed, outliers)
+    share = (labels.numpy() == NOT_A_DIGIT).mean()
+    assert 0.1 < share < 0.3
+    _, plain = to_float(x, y, TrainConfig(augment=False), typed, outliers)
+    assert (plain.numpy() == y.numpy()).all()
