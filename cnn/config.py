@@ -239,7 +239,7 @@ class TrainConfig:
         when=AUGMENTED,
     )
     outliers: float = _knob(
-        0.05,
+        0.1,
         0.0,
         0.3,
         label="Non-digits",
