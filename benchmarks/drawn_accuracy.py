@@ -52,6 +52,7 @@ from cnn.preprocess import prepare
 
 HEIGHT_BANDS = [0, 35, 70, 105, 141]  # digit height, px on the 140 canvas
 PEN_BANDS = [0, 3, 6, 12, 200]  # pen width, px on the 140 canvas
+SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # refusal thresholds to show the trade-off at
 
 
 def soften(image28: np.ndarray, sigma: float) -> np.ndarray:
@@ -76,24 +77,32 @@ def _shifts(x: np.ndarray) -> np.ndarray:
 
 
 def read(classifier: Classifier, images: DrawnSet, *, blur: float = 0.0, tta: bool = False):
-    """(probabilities (n, 10) float32, prepared-or-not (n,) bool, refused (n,) bool) for every
-    image, each classified as the Draw page does (through Classifier.classify when no probe is on)."""
+    """(probabilities (n, 10) float32, prepared-or-not (n,) bool, refused (n,) bool, refused
+    by the shape rules alone (n,) bool) for every image, each classified as the Draw page does
+    (through Classifier.classify when no probe is on)."""
     probs = np.zeros((len(images), 10), np.float32)
     ok = np.zeros(len(images), bool)
     refused = np.ones(len(images), bool)
+    by_shape = np.ones(len(images), bool)
     for i, image in enumerate(images.files()):
         if not blur and not tta:
             prediction = classifier.classify(image)
-            if prediction is not None:
-                probs[i], ok[i], refused[i] = prediction.probabilities, True, prediction.refused is not None
-            continue
-        prepared = prepare(image)
-        if prepared is None:
-            continue
-        x = soften(prepared.image, blur)
-        probs[i] = classifier.probabilities(_shifts(x)).mean(axis=0) if tta else classifier.probabilities(x)
-        ok[i], refused[i] = True, refusal(prepared, probs[i]) is not None
-    return probs, ok, refused
+            if prediction is None:
+                continue
+            prepared, probs[i], refused[i] = (
+                prediction.prepared,
+                prediction.probabilities,
+                prediction.refused is not None,
+            )
+        else:
+            prepared = prepare(image)
+            if prepared is None:
+                continue
+            x = soften(prepared.image, blur)
+            probs[i] = classifier.probabilities(_shifts(x)).mean(axis=0) if tta else classifier.probabilities(x)
+            refused[i] = refusal(prepared, probs[i]) is not None
+        ok[i], by_shape[i] = True, refusal(prepared, probs[i], refuse_below=0.0) is not None
+    return probs, ok, refused, by_shape
 
 
 def evaluate(
@@ -106,7 +115,7 @@ def evaluate(
     restroke: int = 0,
 ) -> dict[str, float]:
     """Every number this benchmark prints, keyed 'group: name' (accuracies as fractions)."""
-    probs, ok, refused = read(classifier, digits, blur=blur, tta=tta)
+    probs, ok, refused, by_shape = read(classifier, digits, blur=blur, tta=tta)
     right = ~refused & (probs.argmax(axis=1) == digits.labels)
     out: dict[str, float] = {
         "overall": float(right.mean()),
@@ -129,12 +138,15 @@ def evaluate(
     for group, tags in groups.items():
         for tag in sorted(set(tags.tolist())):
             out[f"{group}: {tag}"] = float(right[tags == tag].mean())
-    p_non, ok_non, refused_non = read(classifier, non_digits, blur=blur, tta=tta)
+    p_non, ok_non, refused_non, by_shape_non = read(classifier, non_digits, blur=blur, tta=tta)
     out["non-digits: refused"] = float(refused_non.mean())
     out["non-digits: no digit found (None)"] = float((~ok_non).mean())
     out["non-digits: read with >= 60% confidence"] = float((~refused_non & (p_non.max(axis=1) >= UNSURE_BELOW)).mean())
     for kind in sorted(set(non_digits.kind.tolist())):
         out[f"non-digit refused: {kind}"] = float(refused_non[non_digits.kind == kind].mean())
+    for t in SWEEP:  # the trade-off: other thresholds for the model's confidence
+        out[f"refuse below {t:.0%}: digits refused"] = float((by_shape | (probs.max(axis=1) < t)).mean())
+        out[f"refuse below {t:.0%}: non-digits refused"] = float((by_shape_non | (p_non.max(axis=1) < t)).mean())
     if restroke:
         out["MNIST re-stroked (old yardstick)"] = _restroke(classifier, restroke)
     return out

@@ -144,7 +144,7 @@ def expected_calibration_error(p: np.ndarray, right: np.ndarray, bins: int = 15)
     return gap
 
 
-def refusal(prepared: Prepared, probabilities: np.ndarray) -> str | None:
+def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float = REFUSE_BELOW) -> str | None:
     """Why ``prepared`` is not a digit, or None when it may well be one. In order: a filled
     blob (a dot, a block: no digit's stroke is that thick), many separate marks (stripes,
     dots), more closed loops than an 8 (a grid, a face), a flat dash, then the model
@@ -165,7 +165,7 @@ def refusal(prepared: Prepared, probabilities: np.ndarray) -> str | None:
     fh, fw = prepared.fitted.shape
     if fw >= FLAT * fh:
         return "a flat line or dash"
-    if float(probabilities.max()) < REFUSE_BELOW:
+    if float(probabilities.max()) < refuse_below:
         best = int(probabilities.argmax())
         return f"it looks like no digit (at best a {best}, {probabilities[best]:.0%} sure)"
     return None
