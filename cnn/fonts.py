@@ -47,6 +47,20 @@ def _glyph(font: ImageFont.FreeTypeFont, ch: str, bold: int) -> np.ndarray | Non
     return a if a.any() else None
 
 
+def _without_foot(glyph: np.ndarray) -> np.ndarray | None:
+    """A glyph with its foot (bottom rows much wider than the stem, like the base of a 1)
+    erased, or None when it has none."""
+    rows = np.flatnonzero(glyph.any(axis=1))
+    widths = (glyph[rows] > 127).sum(axis=1)
+    stem = float(np.median(widths))
+    foot = rows[(widths > 2 * stem) & (rows > rows[0] + 0.6 * (rows[-1] - rows[0]))]
+    if len(foot) == 0:
+        return None
+    out = glyph.copy()
+    out[foot.min() :] = 0
+    return out
+
+
 @lru_cache(maxsize=1)
 def font_digits() -> tuple[np.ndarray, np.ndarray]:
     """(images (n, 28, 28) uint8, labels (n,) uint8): each digit in each font and weight,
@@ -62,10 +76,16 @@ def font_digits() -> tuple[np.ndarray, np.ndarray]:
         for digit in range(10):
             for bold in BOLD:
                 glyph = _glyph(font, str(digit), bold)
-                prepared = prepare(glyph) if glyph is not None else None
-                if prepared is not None:
-                    images.append(np.round(prepared.image * 255).astype(np.uint8))
-                    labels.append(digit)
+                if glyph is None:
+                    continue
+                variants = [glyph]
+                if digit == 1:  # a 1 with a foot also comes without one (fonts differ)
+                    variants += [g for g in [_without_foot(glyph)] if g is not None]
+                for variant in variants:
+                    prepared = prepare(variant)
+                    if prepared is not None:
+                        images.append(np.round(prepared.image * 255).astype(np.uint8))
+                        labels.append(digit)
     if not images:
         return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
     return np.stack(images), np.asarray(labels, np.uint8)

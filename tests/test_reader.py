@@ -122,6 +122,19 @@ def test_typed_digits_come_from_system_fonts_never_the_yardsticks():
     if not len(labels):
         pytest.skip("no fonts on this machine")
     assert images.shape[1:] == (28, 28) and set(labels.tolist()) == set(range(10))
+    assert (labels == 1).sum() > (labels == 2).sum()  # 1s come with and without a foot
+
+
+def test_a_typed_one_loses_its_foot_and_keeps_its_flag():
+    from cnn.fonts import _without_foot
+
+    glyph = np.zeros((100, 60), np.uint8)
+    glyph[10:95, 25:35] = 255  # stem
+    glyph[10:20, 10:25] = 255  # flag
+    glyph[88:95, 5:55] = 255  # foot
+    footless = _without_foot(glyph)
+    assert footless is not None and not footless[88:].any() and footless[10:20, 10:25].all()
+    assert _without_foot(footless) is None
 
 
 def test_non_digits_for_training_are_not_digits_and_come_prepared():
