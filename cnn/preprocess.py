@@ -46,7 +46,7 @@ LIGHT_BLOCK = 5  # ... as the median of blocks of this many cells a side
 LIGHT_RANGE = 0.6  # light and shadow darken paper by at most this share; darker is ink
 LIGHT_EVEN = 0.02  # a background that varies less than this is left alone
 # Ruled lines (photos of lined paper): see _without_ruled_lines.
-LINE_CELLS = 200  # lines are found on a grid of at most this many cells a side
+LINE_CELLS = 100  # lines are found on a grid of at most this many cells a side
 LINE_TILT = 8.0  # lines tilted up to this many degrees are found
 LINE_SPAN = 0.7  # a line crosses at least this share of the picture
 LINE_FAINT = 0.04  # ... with ink above this level ...
