@@ -13,9 +13,13 @@ as wrong. Printed: accuracy overall, per source, per style, source x style, per 
 per template form, by digit height and pen width, and the hardest source.
 
 The non-digits: ``data/non-digits.npz`` (dots, blocks, stripes, scribbles, letters,
-smileys, shapes, empty and full pictures). The app has no refusal yet, so printed is the
-share ``prepare`` turns away (None), and the share classified with >= 60% confidence (the
-Draw page's "sure" answer): the lower, the better.
+smileys, shapes, empty and full pictures). Printed: the share refused (``prepare`` finds
+no digit, or ``Prediction.refused`` says why it is none; the higher, the better), and the
+share read as a digit with >= 60% confidence (the Draw page's "sure" answer).
+
+A refused digit counts as wrong. Also printed: the share of digits refused, the accuracy
+of the answers given, and the expected calibration error (ECE, 15 bins) of the calibrated
+probabilities on every prepared digit.
 
 Secondary: accuracy on ``--restroke N`` MNIST test digits re-stroked (``cnn.drawings``,
 the old yardstick; 0 skips it).
@@ -43,11 +47,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from cnn import store
 from cnn.handwriting import DrawnSet, load_drawn_set, load_non_digits
-from cnn.predict import UNSURE_BELOW, Classifier, classifier_for
+from cnn.predict import UNSURE_BELOW, Classifier, classifier_for, expected_calibration_error, refusal
 from cnn.preprocess import prepare
 
 HEIGHT_BANDS = [0, 35, 70, 105, 141]  # digit height, px on the 140 canvas
 PEN_BANDS = [0, 3, 6, 12, 200]  # pen width, px on the 140 canvas
+SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # refusal thresholds to show the trade-off at
 
 
 def soften(image28: np.ndarray, sigma: float) -> np.ndarray:
@@ -72,23 +77,32 @@ def _shifts(x: np.ndarray) -> np.ndarray:
 
 
 def read(classifier: Classifier, images: DrawnSet, *, blur: float = 0.0, tta: bool = False):
-    """(probabilities (n, 10) float32, prepared-or-not (n,) bool) for every image, each
-    classified as the Draw page does (through Classifier.classify when no probe is on)."""
+    """(probabilities (n, 10) float32, prepared-or-not (n,) bool, refused (n,) bool, refused
+    by the shape rules alone (n,) bool) for every image, each classified as the Draw page does
+    (through Classifier.classify when no probe is on)."""
     probs = np.zeros((len(images), 10), np.float32)
     ok = np.zeros(len(images), bool)
+    refused = np.ones(len(images), bool)
+    by_shape = np.ones(len(images), bool)
     for i, image in enumerate(images.files()):
         if not blur and not tta:
             prediction = classifier.classify(image)
-            if prediction is not None:
-                probs[i], ok[i] = prediction.probabilities, True
-            continue
-        prepared = prepare(image)
-        if prepared is None:
-            continue
-        x = soften(prepared.image, blur)
-        probs[i] = classifier.probabilities(_shifts(x)).mean(axis=0) if tta else classifier.probabilities(x)
-        ok[i] = True
-    return probs, ok
+            if prediction is None:
+                continue
+            prepared, probs[i], refused[i] = (
+                prediction.prepared,
+                prediction.probabilities,
+                prediction.refused is not None,
+            )
+        else:
+            prepared = prepare(image)
+            if prepared is None:
+                continue
+            x = soften(prepared.image, blur)
+            probs[i] = classifier.probabilities(_shifts(x)).mean(axis=0) if tta else classifier.probabilities(x)
+            refused[i] = refusal(prepared, probs[i]) is not None
+        ok[i], by_shape[i] = True, refusal(prepared, probs[i], refuse_below=0.0) is not None
+    return probs, ok, refused, by_shape
 
 
 def evaluate(
@@ -101,9 +115,17 @@ def evaluate(
     restroke: int = 0,
 ) -> dict[str, float]:
     """Every number this benchmark prints, keyed 'group: name' (accuracies as fractions)."""
-    probs, ok = read(classifier, digits, blur=blur, tta=tta)
-    right = ok & (probs.argmax(axis=1) == digits.labels)
-    out: dict[str, float] = {"overall": float(right.mean()), "no digit found (None)": float((~ok).mean())}
+    probs, ok, refused, by_shape = read(classifier, digits, blur=blur, tta=tta)
+    right = ~refused & (probs.argmax(axis=1) == digits.labels)
+    out: dict[str, float] = {
+        "overall": float(right.mean()),
+        "digits refused (not read)": float(refused.mean()),
+        "  of which no digit found (None)": float((~ok).mean()),
+        "read right when not refused": float(right.sum() / max(1, (~refused).sum())),
+        "calibration error (ECE, prepared digits)": expected_calibration_error(
+            probs[ok], probs[ok].argmax(axis=1) == digits.labels[ok]
+        ),
+    }
     groups = {
         "source": digits.source,
         "style": digits.style,
@@ -116,15 +138,15 @@ def evaluate(
     for group, tags in groups.items():
         for tag in sorted(set(tags.tolist())):
             out[f"{group}: {tag}"] = float(right[tags == tag].mean())
-    p_non, ok_non = read(classifier, non_digits, blur=blur, tta=tta)
-    confident = ok_non & (p_non.max(axis=1) >= UNSURE_BELOW)
-    out["non-digits: confident (>= 60%)"] = float(confident.mean())
+    p_non, ok_non, refused_non, by_shape_non = read(classifier, non_digits, blur=blur, tta=tta)
+    out["non-digits: refused"] = float(refused_non.mean())
     out["non-digits: no digit found (None)"] = float((~ok_non).mean())
-    kinds = sorted(set(non_digits.kind.tolist()))
-    for kind in kinds:
-        out[f"non-digit confident: {kind}"] = float(confident[non_digits.kind == kind].mean())
-    for kind in kinds:
-        out[f"non-digit None: {kind}"] = float((~ok_non[non_digits.kind == kind]).mean())
+    out["non-digits: read with >= 60% confidence"] = float((~refused_non & (p_non.max(axis=1) >= UNSURE_BELOW)).mean())
+    for kind in sorted(set(non_digits.kind.tolist())):
+        out[f"non-digit refused: {kind}"] = float(refused_non[non_digits.kind == kind].mean())
+    for t in SWEEP:  # the trade-off: other thresholds for the model's confidence
+        out[f"refuse below {t:.0%}: digits refused"] = float((by_shape | (probs.max(axis=1) < t)).mean())
+        out[f"refuse below {t:.0%}: non-digits refused"] = float((by_shape_non | (p_non.max(axis=1) < t)).mean())
     if restroke:
         out["MNIST re-stroked (old yardstick)"] = _restroke(classifier, restroke)
     return out
@@ -143,7 +165,7 @@ def _restroke(classifier: Classifier, n: int) -> float:
         images, labels = drawn_set(min(250, n - start), seed=start)
         for canvas, label in zip(images, labels):
             prediction = classifier.classify(canvas)
-            right.append(prediction is not None and prediction.digit == label)
+            right.append(prediction is not None and prediction.refused is None and prediction.digit == label)
     return float(np.mean(right))
 
 
@@ -157,11 +179,31 @@ def _models(args) -> list[tuple[str, Classifier]]:
         from cnn.config import PRESETS
         from cnn.train import train
 
-        print(f"training the fast default, seed {seed} ...", flush=True)
-        result = train(PRESETS["fast default"].replace(seed=seed))
+        config = PRESETS[args.preset].replace(**_settings(args.set or []), seed=seed)
+        print(f"training {args.preset} {' '.join(args.set or [])}, seed {seed} ...", flush=True)
+        result = train(config)
         print(f"  MNIST test accuracy {result.test.accuracy:.2%} in {result.train_seconds:.0f} s", flush=True)
-        models.append((f"seed {seed}", Classifier(result.model)))
+        models.append((f"seed {seed}", Classifier(result.model, config=result.config)))
+        trained[f"seed {seed}"] = {"MNIST test": result.test.accuracy, "train seconds": result.train_seconds}
     return models
+
+
+trained: dict[str, dict[str, float]] = {}  # MNIST test accuracy and train seconds of the models trained here
+
+
+def _settings(pairs: list[str]) -> dict:
+    """``["epochs=3", "batch_norm=true"]`` -> typed TrainConfig changes."""
+    from dataclasses import fields
+
+    from cnn.config import TrainConfig
+
+    kinds = {f.name: type(f.default) for f in fields(TrainConfig)}
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        kind = kinds[name]
+        out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
 
 
 def table(results: list[tuple[str, dict[str, float]]]) -> str:
@@ -188,6 +230,8 @@ def main(argv=None) -> None:
     parser.add_argument("--run", nargs="+", help="saved run id(s)")
     parser.add_argument("--runs-dir", help="where the runs are (default: the app's runs folder)")
     parser.add_argument("--train-seeds", type=int, nargs="*", help="train the fast default with these seeds")
+    parser.add_argument("--preset", default="fast default", help="the preset --train-seeds trains")
+    parser.add_argument("--set", nargs="+", metavar="KNOB=VALUE", help="change the preset's knobs")
     parser.add_argument("--digits", help="a drawn-digit .npz (default data/drawn-digits.npz)")
     parser.add_argument("--non-digits", help="a non-digit .npz (default data/non-digits.npz)")
     parser.add_argument(
@@ -202,9 +246,10 @@ def main(argv=None) -> None:
     digits, non_digits = load_drawn_set(args.digits), load_non_digits(args.non_digits)
     results = []
     for name, classifier in _models(args):
-        results.append(
-            (name, evaluate(classifier, digits, non_digits, blur=args.soften, tta=args.tta, restroke=args.restroke))
-        )
+        numbers = evaluate(classifier, digits, non_digits, blur=args.soften, tta=args.tta, restroke=args.restroke)
+        if name in trained:
+            numbers["MNIST test"] = trained[name]["MNIST test"]
+        results.append((name, numbers))
     probes = ", ".join(p for p in (args.soften and f"soften {args.soften}", args.tta and "tta") if p)
     print(f"\n{len(digits)} drawn digits, {len(non_digits)} non-digits" + (f"; probes: {probes}" if probes else ""))
     print(table(results))

@@ -194,6 +194,62 @@ class TrainConfig:
         slider=True,
         when=AUGMENTED,
     )
+    shear: float = _knob(
+        0.3,
+        0.0,
+        1.0,
+        label="Slant",
+        help="largest random slant (horizontal shear per unit of height)",
+        group="augmenting",
+        step=0.05,
+        slider=True,
+        when=AUGMENTED,
+    )
+    aspect: float = _knob(
+        0.2,
+        0.0,
+        0.5,
+        label="Aspect ratio",
+        help="largest random change of width against height, as a share",
+        group="augmenting",
+        step=0.05,
+        slider=True,
+        when=AUGMENTED,
+    )
+    soften: float = _knob(
+        0.5,
+        0.0,
+        1.0,
+        label="Blur and sharpen",
+        help="chance that an image is blurred (like a camera) or given hard edges (like a canvas stroke)",
+        group="augmenting",
+        step=0.05,
+        slider=True,
+        when=AUGMENTED,
+    )
+    typed: float = _knob(
+        0.05,
+        0.0,
+        0.5,
+        label="Typed digits",
+        help="share of training images swapped for digits typed in the system's fonts",
+        group="augmenting",
+        step=0.01,
+        slider=True,
+        when=AUGMENTED,
+    )
+    outliers: float = _knob(
+        0.1,
+        0.0,
+        0.3,
+        label="Non-digits",
+        help="share of training images swapped for drawn non-digits (letters, blobs, scribbles) that "
+        "the model learns to give no digit (so that it can refuse them)",
+        group="augmenting",
+        step=0.01,
+        slider=True,
+        when=AUGMENTED,
+    )
     train_size: int = _knob(
         TRAIN_IMAGES,
         200,
@@ -345,12 +401,20 @@ def config_problems(config: TrainConfig) -> dict[str, str]:
 
 
 PRESETS: dict[str, TrainConfig] = {
+    # The reader (issue 12): typed digits, non-digits, blur/sharpen, slant and aspect changes
+    # took the drawn digits from 93.3% to 98.0% (seeds 0-2; typed 77.6% -> 94.4%) and MNIST
+    # from 98.90-99.05% to 99.03-99.07%, for a few seconds more a training.
     # Chosen by measurement on a 2-core CPU (benchmarks/train_speed.py, drawn_accuracy.py):
     # 2 epochs with milder augmentation beat 3 epochs with stronger augmentation on both
     # MNIST (99.03% in 39 s vs 99.11% in 55 s) and drawings (97.9% vs 97.1%). Batch-norm is off:
     # it cost ~1.4x in speed here, and its running statistics lag so far behind in short
     # demo runs (a few dozen steps) that the saved model scored near chance.
     "fast default": TrainConfig(),
+    # Reads drawings best in a few minutes (one training a teacher starts before class): twice
+    # the filters and dense units, 6 epochs, more typed digits. drawn_accuracy.py, seeds 0-2:
+    # 98.7% of the drawn digits (hardest source hairline 96.9%), MNIST 99.37-99.49%, 86-96 s a
+    # training on a busy 2-core CPU; with 4 epochs (before 1s without a foot) 96.9%.
+    "best reader": TrainConfig(filters=32, dense_units=256, epochs=6, typed=0.1),
     # The seed tutorial: no pooling, no dropout, adam at its default rate, keras' default batch of 32.
     "seed tutorial": TrainConfig(
         architecture="tutorial",

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnn import runtime
-from cnn.model import forward
-from cnn.preprocess import Prepared, prepare
+from cnn.config import TrainConfig
+from cnn.model import forward, kept_on
+from cnn.preprocess import Prepared, _strokes, prepare
 from cnn.store import RunInfo, load_model
 
 if TYPE_CHECKING:
@@ -28,11 +29,26 @@ if TYPE_CHECKING:
 UNSURE_BELOW = 0.6  # a top probability under this is reported as "not sure"
 CACHED_MODELS = 8
 
+# Refusal: what is not a digit. Tuned on MNIST validation digits, re-stroked MNIST test
+# digits, digits typed in the system's fonts and non-digits drawn by
+# benchmarks/refusal_data.py (never on the yardstick's sets); see refusal().
+SOLID_PX = 5  # a blob whose thickest part survives this many 1-px erosions of the 28x28 is filled
+PARTS = 4  # this many separate marks (of PART_PX pixels or more) are not one digit
+PART_PX = 4
+PART_SHARE = 0.2  # ... and at least this share of the biggest one (specks and noise are not marks)
+PART_LEVEL = 0.15  # ... of ink above this level (hairlines fade to ~0.3 in the 28x28)
+HOLES = 3  # this many closed loops (of HOLE_PX pixels or more): no digit has more than two
+HOLE_PX = 2
+FLAT = 3.0  # a mark this many times wider than tall is a dash, not a digit
+REFUSE_BELOW = 0.5  # a calibrated top probability under this: no digit looks like it
+CALIBRATION_IMAGES = 5000  # MNIST validation images the temperature is fitted on
+
 
 @dataclass(frozen=True)
 class Prediction:
-    probabilities: np.ndarray  # (10,) float32, sums to 1
+    probabilities: np.ndarray  # (10,) float32, sums to 1 (calibrated: see Classifier.temperature)
     prepared: Prepared  # the steps, and the 28x28 the model saw
+    refused: str | None = None  # why this is not read as a digit ("a filled block", ...), or None
 
     @property
     def digit(self) -> int:
@@ -52,26 +68,135 @@ class Prediction:
 
 
 class Classifier:
-    """A model ready to classify one image at a time, from any thread."""
+    """A model ready to classify one image at a time, from any thread.
 
-    def __init__(self, model: keras.Model, run: RunInfo | None = None):
+    Its probabilities are calibrated by temperature scaling: the model's log-probabilities
+    divided by one ``temperature``, fitted (maximum likelihood) on MNIST images the model
+    did not train on (the validation share of ``config``, by default ``run.config``)."""
+
+    def __init__(self, model: keras.Model, run: RunInfo | None = None, *, config: TrainConfig | None = None):
         runtime.keras()
         self.model, self.run = model, run
         self._forward = forward(model)
+        self.temperature = 1.0
         self.probabilities(np.zeros((28, 28), np.float32))  # trace now, not on a user's first stroke
+        self.temperature = kept_on(model, "_cnn_temperature", lambda: self._fit_temperature(config))
+
+    def _fit_temperature(self, config: TrainConfig | None) -> float:
+        from cnn.data import load_mnist
+        from cnn.train import split
+
+        config = config or (self.run.config if self.run and self.run.config else None) or TrainConfig()
+        _, _, x_val, y_val = split(config, load_mnist())
+        x, y = x_val[:CALIBRATION_IMAGES], y_val[:CALIBRATION_IMAGES]
+        p = np.concatenate([self.raw(x[i : i + 1000].astype(np.float32) / 255.0) for i in range(0, len(x), 1000)])
+        return fit_temperature(p, y)
+
+    def raw(self, images28: np.ndarray) -> np.ndarray:
+        """(n, 10) uncalibrated probabilities, straight from the model."""
+        return self._forward(np.asarray(images28, np.float32).reshape(-1, 28, 28, 1)).numpy()
 
     def probabilities(self, image28: np.ndarray) -> np.ndarray:
-        """(10,) probabilities for one prepared 28x28 float image (or (n, 10) for n images)."""
-        x = np.asarray(image28, np.float32).reshape(-1, 28, 28, 1)
-        p = self._forward(x).numpy()
+        """(10,) calibrated probabilities for one prepared 28x28 float image (or (n, 10) for n images)."""
+        p = calibrate(self.raw(image28), self.temperature)
         return p[0] if np.ndim(image28) == 2 else p
 
     def classify(self, image: np.ndarray) -> Prediction | None:
-        """Prepare ``image`` the MNIST way and classify it; None when there is no digit."""
+        """Prepare ``image`` the MNIST way and classify it; None when there is no digit at all
+        (``cnn.preprocess.no_digit_reason`` says why). A picture that is something else (a
+        blob, stripes, a letter) comes back with ``refused`` set."""
         prepared = prepare(image)
         if prepared is None:
             return None
-        return Prediction(self.probabilities(prepared.image), prepared)
+        probabilities = self.probabilities(prepared.image)
+        return Prediction(probabilities, prepared, refusal(prepared, probabilities))
+
+
+def calibrate(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax probabilities ``p`` (n, 10) rescaled by a temperature (> 1 softens)."""
+    if temperature == 1.0:
+        return p
+    logits = np.log(np.clip(p, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def fit_temperature(p: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that maximises the likelihood of ``labels`` under ``p`` (a grid search
+    over 0.25-8, fine enough for one parameter)."""
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 97))
+    rows = np.arange(len(labels))
+    nll = [-np.log(np.clip(calibrate(p, t)[rows, labels], 1e-12, 1.0)).mean() for t in grid]
+    return float(grid[int(np.argmin(nll))])
+
+
+def expected_calibration_error(p: np.ndarray, right: np.ndarray, bins: int = 15) -> float:
+    """ECE: the mean gap between confidence and accuracy over equal-width confidence bins,
+    weighted by how many predictions fall in each."""
+    confidence = p.max(axis=1)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    gap = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            gap += inside.mean() * abs(float(confidence[inside].mean()) - float(right[inside].mean()))
+    return gap
+
+
+def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float = REFUSE_BELOW) -> str | None:
+    """Why ``prepared`` is not a digit, or None when it may well be one. In order: a filled
+    blob (a dot, a block: no digit's stroke is that thick), many separate marks (stripes,
+    dots), more closed loops than an 8 (a grid, a face), a flat dash, then the model
+    itself: no digit gets REFUSE_BELOW of its (calibrated) probability."""
+    image = prepared.image
+    solid = image > 0.5
+    for _ in range(SOLID_PX):
+        solid = _eroded(solid)
+    if solid.any():
+        return "a filled blob or block, not a pen stroke"
+    sizes = _part_sizes(image > PART_LEVEL)
+    parts = int(np.sum(sizes >= max(PART_PX, PART_SHARE * sizes.max()))) if len(sizes) else 0
+    if parts >= PARTS:
+        return f"{parts} separate marks, not one digit"
+    holes = _holes(image > 0.35)
+    if holes >= HOLES:
+        return f"{holes} closed loops: no digit has more than two"
+    fh, fw = prepared.fitted.shape
+    if fw >= FLAT * fh:
+        return "a flat line or dash"
+    if float(probabilities.max()) < refuse_below:
+        best = int(probabilities.argmax())
+        return f"it looks like no digit (at best a {best}, {probabilities[best]:.0%} sure)"
+    return None
+
+
+def _eroded(mask: np.ndarray) -> np.ndarray:
+    """3x3 binary erosion (the border counts as background)."""
+    p = np.pad(mask, 1)
+    out = p[1:-1, 1:-1].copy()
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            out &= p[dy : dy + mask.shape[0], dx : dx + mask.shape[1]]
+    return out
+
+
+def _holes(mask: np.ndarray) -> int:
+    """Closed loops: parts of the background (8-connected, so a loop must be closed even
+    diagonally) that do not touch the border, of HOLE_PX pixels or more."""
+    background = np.pad(~mask, 1, constant_values=True)
+    rows, starts, ends, comp = _strokes(background)
+    sizes = np.bincount(comp, weights=ends - starts)
+    outside = comp[0]  # the padded border is one part
+    return int(np.sum(sizes >= HOLE_PX)) - int(sizes[outside] >= HOLE_PX)
+
+
+def _part_sizes(mask: np.ndarray) -> np.ndarray:
+    """Pixel counts of the 8-connected parts of a boolean image."""
+    if not mask.any():
+        return np.zeros(0, np.int64)
+    _, starts, ends, comp = _strokes(mask)
+    return np.bincount(comp, weights=ends - starts).astype(np.int64)
 
 
 _models: OrderedDict[tuple, Classifier] = OrderedDict()

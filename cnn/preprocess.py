@@ -10,7 +10,8 @@ app can show them:
 2. specks       drop stray dots far from the digit (keep every real stroke)
 3. crop         the bounding box of the remaining ink
 4. fit          resize so the longer side is 20 px, keeping the aspect ratio
-5. centre       place in 28x28 with the centre of mass at pixel (14, 14)
+5. centre       place in 28x28 with the centre of mass at pixel (14, 14), the
+                strongest ink at full strength (1)
 
 Coordinates: pixel (i, j) has its centre at (i, j), so a 28x28 image spans -0.5..27.5.
 MNIST's own centres of mass average (14.0, 14.0) in these coordinates (they were
@@ -39,6 +40,17 @@ CENTRE = 14.0  # ... and its centre of mass placed at (CENTRE, CENTRE)
 # Ink map.
 MIN_CONTRAST = 0.1  # ink must differ from the background by this much (0..1)
 NOISE_SIGMAS = 3.0  # background noise below this many sigmas is not ink
+# Uneven light (photos): see _illumination.
+LIGHT_CELLS = 128  # the background is estimated on a grid of at most this many cells a side
+LIGHT_BLOCK = 5  # ... as the median of blocks of this many cells a side
+LIGHT_RANGE = 0.6  # light and shadow darken paper by at most this share; darker is ink
+LIGHT_EVEN = 0.02  # a background that varies less than this is left alone
+# Ruled lines (photos of lined paper): see _without_ruled_lines.
+LINE_CELLS = 100  # lines are found on a grid of at most this many cells a side
+LINE_TILT = 8.0  # lines tilted up to this many degrees are found
+LINE_SPAN = 0.7  # a line crosses at least this share of the picture
+LINE_FAINT = 0.04  # ... with ink above this level ...
+LINE_INK = 0.5  # ... and on it, ink below this level is line, not digit
 # Specks and blanks.
 STROKE_LEVEL = 0.25  # ink above this counts when finding connected strokes
 POOL_CELLS = 64  # strokes are found on a grid of at most this many cells a side
@@ -113,11 +125,15 @@ def _median(a: np.ndarray) -> float:
 
 
 def _background(signal: np.ndarray) -> tuple[float, float]:
-    """(level, noise sigma) of the background, from the border ring: its median, and its
-    median absolute deviation scaled to a Gaussian sigma."""
-    ring = _border(signal).astype(np.float32)
-    bg = _median(ring)
-    noise = 1.4826 * _median(np.abs(ring - np.float32(bg)))
+    """(level, noise sigma) of the background, from the border ring (see _background_of)."""
+    return _background_of(_border(signal).astype(np.float32))
+
+
+def _background_of(pixels: np.ndarray) -> tuple[float, float]:
+    """(level, noise sigma) of background pixels: their median, and their median absolute
+    deviation scaled to a Gaussian sigma."""
+    bg = _median(pixels)
+    noise = 1.4826 * _median(np.abs(pixels - np.float32(bg)))
     return bg, noise
 
 
@@ -221,14 +237,149 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
 
 def _ink_from_luminance(lum: np.ndarray, unit: float) -> np.ndarray:
     bg, noise = _background(lum)
+    bright = lum.astype(np.float32) * np.float32(1.0 / unit)
     dark_ink = bg >= 0.5 * unit
+    signal = (1.0 - bright) if dark_ink else bright
+    light = _illumination(signal)
     if 0.25 * unit < bg < 0.75 * unit:
-        # A grey background: the ink is on whichever side strays further from it.
-        dark_ink = bg - float(lum.min()) >= float(lum.max()) - bg
-    if dark_ink:
-        inverted = (255 - lum) if lum.dtype == np.uint8 else (np.float32(unit) - lum)
-        return _normalise(inverted, unit - bg, noise, unit)
-    return _normalise(lum, bg, noise, unit)
+        # A grey background: the ink is on whichever side more pixels stray beyond the
+        # border's own range (the border holds the paper's lightest and darkest parts, a
+        # gradient's two ends and a shadow, so these do not count).
+        lo, hi = np.percentile(_border(lum), [0.5, 99.5])
+        margin = 0.5 * MIN_CONTRAST * unit
+        darker = int(np.count_nonzero(lum < lo - margin))
+        lighter = int(np.count_nonzero(lum > hi + margin))
+        dark_side = darker > lighter if darker != lighter else dark_ink  # a tie: paper is the lighter
+        if dark_side != dark_ink:
+            dark_ink, signal = not dark_ink, 1.0 - signal
+            light = _illumination(signal)
+    if light is not None:
+        # Remove the light: dark ink absorbs a share of the light that reaches the paper, so
+        # divide by the paper's brightness; light ink on a dark ground adds to it, so subtract.
+        signal = (signal - light) / np.maximum(1.0 - light, 0.05) if dark_ink else signal - light
+        np.clip(signal, -1.0, 1.0, out=signal)  # keep the noise's negative half: it measures the noise
+        # The background is now level everywhere: measure it and its noise on the whole
+        # picture (every 3rd pixel), not just the border, where a shadow's edge, a margin
+        # or the ends of ruled lines may fall.
+        bg, noise = _background_of(signal[::3, ::3].ravel())
+    else:
+        bg, noise = _background(signal)
+    return _without_ruled_lines(_normalise(signal, bg, noise, 1.0))
+
+
+def _sliding(a: np.ndarray, k: int, axis: int, op) -> np.ndarray:
+    """Running min or max over windows of `k` along `axis` (edges replicated), same shape."""
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (k // 2, k - 1 - k // 2)
+    view = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad, mode="edge"), k, axis=axis)
+    return op(view, axis=-1)
+
+
+def _illumination(signal: np.ndarray) -> np.ndarray | None:
+    """The background's own level under the ink (uneven light, a shadow, a vignette), as an
+    array like `signal` (ink brighter than the background), or None when the background is
+    even (nothing to remove).
+
+    Two passes on a grid of at most LIGHT_CELLS cells a side. First a grey opening (running
+    minimum, then maximum) over windows a quarter of the picture wide: it removes every
+    stroke narrower than that and keeps smooth ramps, but shaves the corners of a shadow's
+    edge. So it only finds the ink roughly; then the background is the median of the
+    pixels that are not ink in each small block (LIGHT_BLOCK cells), which follows a shadow
+    edge closely, and blocks that are mostly ink take their neighbours' level. Light can
+    darken paper only so far: a level more than LIGHT_RANGE above the least-inked
+    background is capped there, so a big filled block stays ink."""
+    h, w = signal.shape
+    f = max(1, math.ceil(max(h, w) / LIGHT_CELLS))
+    gh, gw = h // f, w // f
+    b = LIGHT_BLOCK
+    if min(gh, gw) < 4 * b:
+        return None
+    cells = _pool(np.ascontiguousarray(signal[: gh * f, : gw * f]), f, np.add) * np.float32(1.0 / (f * f))
+    k = max(3, min(gh, gw) // 4)
+    opened = _sliding(_sliding(cells, k, 0, np.min), k, 1, np.min)
+    opened = _sliding(_sliding(opened, k, 0, np.max), k, 1, np.max)
+    rough = cells - opened
+    strong = float(np.percentile(rough, 99.5))
+    if strong <= 0:
+        return None
+    inked = rough > 0.25 * strong
+    inked = _sliding(_sliding(inked, 3, 0, np.max), 3, 1, np.max)  # and the stroke's soft edges
+    # Median of the background cells in each b x b block.
+    bh, bw = gh // b, gw // b
+    blocks = np.where(inked, np.nan, cells)[: bh * b, : bw * b].reshape(bh, b, bw, b).transpose(0, 2, 1, 3)
+    blocks = blocks.reshape(bh, bw, b * b)
+    enough = np.sum(~np.isnan(blocks), axis=2) >= b * b // 4
+    level = np.full((bh, bw), np.nan, np.float32)
+    if not enough.any():
+        return None
+    level[enough] = np.nanmedian(blocks[enough], axis=1)
+    while np.isnan(level).any():  # mostly-ink blocks: the mean of their known neighbours
+        padded = np.pad(level, 1, constant_values=np.nan)
+        near = np.stack([padded[1 + dy : 1 + dy + bh, 1 + dx : 1 + dx + bw] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+        known = ~np.isnan(near)
+        fill = np.where(known.any(axis=0), np.nansum(near, axis=0) / np.maximum(known.sum(axis=0), 1), np.nan)
+        level = np.where(np.isnan(level), fill, level).astype(np.float32)
+    lowest = float(level.min())
+    np.minimum(level, lowest + LIGHT_RANGE, out=level)
+    if float(level.max()) - lowest < LIGHT_EVEN:
+        return None
+    # Block centres -> pixels: bilinear, edges held.
+    light = Image.fromarray(level).resize((bw * b * f, bh * b * f), Image.BILINEAR)
+    light = np.asarray(light, dtype=np.float32)
+    return np.pad(light, ((0, h - bh * b * f), (0, w - bw * b * f)), mode="edge")
+
+
+def _without_ruled_lines(ink: np.ndarray) -> np.ndarray:
+    """`ink` with ruled lines (and a margin) removed: faint straight lines, near-horizontal
+    or near-vertical, that cross at least LINE_SPAN of the picture. Strong ink on them
+    stays (a digit written across a line keeps its stroke)."""
+    out = ink
+    for transpose in (False, True):
+        a = out.T if transpose else out
+        mask = _line_mask(a)
+        if mask is not None:
+            a = np.where(mask & (a < LINE_INK), np.float32(0), a)
+            out = a.T if transpose else a
+    return np.ascontiguousarray(out)
+
+
+def _line_mask(ink: np.ndarray) -> np.ndarray | None:
+    """Pixels on near-horizontal lines (tilted up to LINE_TILT degrees) that cross at least
+    LINE_SPAN of the width, with their anti-aliased neighbours; None when there are none."""
+    h, w = ink.shape
+    f = max(1, math.ceil(max(h, w) / LINE_CELLS))
+    gh, gw = h // f, w // f
+    if min(gh, gw) < 8:
+        return None
+    small = _pool(np.ascontiguousarray(ink[: gh * f, : gw * f]), f, np.maximum)
+    present = small > LINE_FAINT
+    if present.any(axis=0).mean() < LINE_SPAN:  # nothing crosses that much of the width
+        return None
+    x = np.arange(gw) - gw / 2
+    cols = np.arange(gw)
+    tilts = np.radians(np.arange(-LINE_TILT, LINE_TILT + 0.25, 0.5))
+    offsets = np.round(np.tan(tilts)[:, None] * x[None, :]).astype(np.int64)
+    # rows[t, r, c]: the row that column c's pixel comes from on line r at tilt t.
+    rows = np.arange(gh)[None, :, None] + offsets[:, None, :]
+    inside = (rows >= 0) & (rows < gh)
+    sheared = present[np.clip(rows, 0, gh - 1), cols[None, None, :]] & inside
+    # A line row: ink in at least LINE_SPAN of the columns (one row either side counts, for
+    # lines that fall between the tried tilts).
+    near = sheared | np.roll(sheared, 1, axis=1) | np.roll(sheared, -1, axis=1)
+    t_found, r_found = np.nonzero(near.mean(axis=2) >= LINE_SPAN)
+    mask = np.zeros((gh, gw), bool)
+    for t, r in zip(t_found.tolist(), r_found.tolist()):
+        for rr in (r - 1, r, r + 1):
+            if 0 <= rr < gh:
+                src = rows[t, rr]
+                ok = inside[t, rr]
+                mask[src[ok], cols[ok]] = True
+    if not mask.any():
+        return None
+    mask = np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
+    full = np.zeros((h, w), bool)
+    full[: gh * f, : gw * f] = mask
+    return full
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,7 +598,32 @@ def prepare_ink(ink: np.ndarray) -> Prepared | None:
     out = np.zeros((SIZE, SIZE), np.float32)
     ph, pw = min(fh + 1, SIZE - iy), min(fw + 1, SIZE - ix)
     out[iy : iy + ph, ix : ix + pw] = moved[:ph, :pw]
+    # Full strength: MNIST's strokes always reach 1 at their core, while a hairline or a
+    # pencil stroke shrunk to 20 px fades to a faint grey, which a model reads as doubt.
+    peak = float(out.max())
+    if 0.0 < peak < 1.0:
+        out *= np.float32(1.0 / peak)
+        fitted = fitted * np.float32(1.0 / peak)
     return Prepared(image=out, ink=ink, box=box, fitted=fitted, shift=(float(dy), float(dx)))
+
+
+def no_digit_reason(image: np.ndarray) -> str:
+    """Why ``prepare(image)`` found no digit, in words for the user (call it when it did not)."""
+    a = _validated(image)
+    flat = None  # the picture's one shade, when it has only one
+    if a.ndim == 3 and a.shape[2] in (2, 4):
+        alpha = _as_unit_float(a[:, :, -1])
+        if float(alpha.max()) < MIN_CONTRAST:
+            return "nothing is drawn"
+        if float(alpha.min()) > 1.0 - MIN_CONTRAST:  # opaque all over: its colours decide
+            flat = _luminance(_as_unit_float(a[:, :, :-1]))
+    else:
+        flat = _luminance(_as_unit_float(a)) if a.ndim == 3 else _as_unit_float(a)
+    if flat is not None and float(flat.max()) - float(flat.min()) < MIN_CONTRAST:
+        return "the whole picture is ink" if float(flat.mean()) < 0.25 else "nothing is drawn"
+    if float(ink_map(image).max()) <= STROKE_LEVEL:
+        return "nothing stands out from the background (too faint?)"
+    return "only a few specks or a tiny dot: draw the digit bigger"
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray | None:

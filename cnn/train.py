@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnn import runtime
-from cnn.augment import to_float
+from cnn.augment import NOT_A_DIGIT, to_float
 from cnn.config import TrainConfig
 from cnn.data import Mnist, load_mnist
+from cnn.fonts import font_digits
 from cnn.model import build_model, forward
+from cnn.outliers import outlier_images
 from cnn.records import History, Snapshot, TestMetrics
 from cnn.store import RunInfo, load_model
 
@@ -72,7 +74,19 @@ def make_dataset(config: TrainConfig, x: np.ndarray, y: np.ndarray):
     runtime.keras()
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
     ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True).batch(config.batch_size)
-    ds = ds.map(lambda xb, yb: (to_float(xb, config), yb), num_parallel_calls=1)
+    typed = outliers = None
+    if config.augment and config.typed > 0:
+        images, labels = font_digits()
+        if len(labels):
+            typed = (tf.constant(images.astype(np.float32)[..., None] / 255.0), tf.constant(labels.astype(np.int32)))
+    if config.augment and config.outliers > 0:
+        images = outlier_images()
+        if len(images):
+            outliers = (
+                tf.constant(images.astype(np.float32)[..., None] / 255.0),
+                tf.fill([len(images)], tf.constant(NOT_A_DIGIT, tf.int32)),
+            )
+    ds = ds.map(lambda xb, yb: to_float(xb, yb, config, typed, outliers), num_parallel_calls=1)
     # tf.data's autotuner stalled ~1.2 s at the end of most epochs here (measured with a bare
     # fit too), and tunes nothing a fixed two-batch prefetch does not already give.
     options = tf.data.Options()
@@ -111,13 +125,39 @@ def compile_model(model: keras.Model, config: TrainConfig, restart: bool = False
         "adadelta": keras.optimizers.Adadelta,
         "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
     }[config.optimizer](learning_rate=lr)
-    # Sparse labels: the same categorical cross-entropy as the tutorials, without one-hot copies.
+    # Sparse labels: the same categorical cross-entropy as the tutorials, without one-hot copies;
+    # non-digits (label NOT_A_DIGIT, see cnn.outliers) are pulled towards equal probabilities.
     model.compile(
         optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=digit_or_not_loss,
+        metrics=[accuracy],
         jit_compile=JIT_COMPILE[config.architecture],
     )
+
+
+OUTLIER_WEIGHT = 0.5  # the weight of the non-digits' loss (as in Hendrycks et al.'s Outlier Exposure)
+
+
+def digit_or_not_loss(y_true, y_pred):
+    """Cross-entropy for digits; for non-digits, cross-entropy to the uniform distribution
+    (Outlier Exposure), weighted OUTLIER_WEIGHT."""
+    import tensorflow as tf
+
+    y = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+    log_p = tf.math.log(tf.clip_by_value(y_pred, 1e-7, 1.0))
+    digit = y >= 0
+    picked = tf.gather(log_p, tf.maximum(y, 0), axis=1, batch_dims=1)
+    return tf.where(digit, -picked, -OUTLIER_WEIGHT * tf.reduce_mean(log_p, axis=1))
+
+
+def accuracy(y_true, y_pred):
+    """Per image: a digit read right, or a non-digit given no more than half the probability."""
+    import tensorflow as tf
+
+    y = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+    read = tf.cast(tf.argmax(y_pred, axis=1, output_type=tf.int32) == y, tf.float32)
+    refused = tf.cast(tf.reduce_max(y_pred, axis=1) <= 0.5, tf.float32)
+    return tf.where(y >= 0, read, refused)
 
 
 def probabilities(model: keras.Model, x: np.ndarray) -> np.ndarray:

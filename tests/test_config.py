@@ -80,6 +80,10 @@ def test_presets_match_the_classic_tutorials():
     assert (keras_cnn.filters, keras_cnn.epochs, keras_cnn.dense_units, keras_cnn.dropout) == (32, 12, 128, 0.25)
     assert "Conv3x3 32 -> Conv3x3 64 -> Pool -> Dropout 0.25 -> Dense 128 -> Dropout 0.5" in describe(keras_cnn)
     assert preset_of(PRESETS["fast default"]) == "fast default"
+    assert PRESETS["fast default"] == TrainConfig()
+    best = PRESETS["best reader"]
+    assert best.filters > TrainConfig().filters and best.epochs > TrainConfig().epochs
+    assert preset_of(best) == "best reader"
     assert preset_of(TrainConfig(epochs=7)) is None
 
 

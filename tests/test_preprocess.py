@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from images import corr, rgba_from_alpha
+from images import corr, photo_of, rgba_from_alpha
 from PIL import Image, ImageDraw
 
 from cnn.drawings import draw_digit, drawn_set, zhang_suen
@@ -172,6 +172,28 @@ def test_photo_of_paper_background_and_texture_are_not_ink(mnist):
     assert np.mean(ink[alpha > 0.99]) > 0.9, "pencil strokes should be full ink"
     clean = prepare(rgba_from_alpha((alpha * 255).astype(np.uint8))).image
     assert corr(prepare(photo_rgb).image, clean) > 0.95
+
+
+@pytest.mark.parametrize("pen", [10, 35])  # a pen and a thick marker
+@pytest.mark.parametrize("kind", ["gradient", "shadow", "ruled", "all"])
+def test_uneven_light_shadows_and_ruled_lines_are_normalised_away(kind, pen, mnist):
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        alpha = draw_digit(mnist[0][i], size=200 if pen > 20 else 150, center=(150, 130), pen=pen)[:, :, 3] / 255.0
+        photo = photo_of(alpha, kind, rng)
+        clean = prepare(rgba_from_alpha((alpha * 255).astype(np.uint8))).image
+        prepared = prepare(photo)
+        assert prepared is not None, (kind, i)
+        paper = alpha == 0
+        assert np.mean(prepared.ink[paper] > 0.1) < 0.005, "light, shadow or lines became ink"
+        assert corr(prepared.image, clean) > 0.9, (kind, i)
+
+
+def test_a_faint_pencil_digit_under_a_shadow_is_still_found(mnist):
+    alpha = draw_digit(mnist[0][2], size=120, center=(140, 140), pen=6)[:, :, 3] / 255.0
+    photo = photo_of(alpha, "all", np.random.default_rng(4), darkness=0.3)
+    clean = prepare(rgba_from_alpha((alpha * 255).astype(np.uint8))).image
+    assert corr(prepare(photo).image, clean) > 0.9
 
 
 # ---------------------------------------------------------------------------------------

@@ -106,7 +106,9 @@ def test_augmentation_changes_digits_but_keeps_them_digits():
     thicker = (ink_out > 1.3 * ink_in).mean()
     thinner = (ink_out < 0.9 * ink_in).mean()
     assert thicker > 0.2 and thinner > 0.2  # both thicker and thinner strokes occur
-    plain = augment(x, TrainConfig(thickness=0.0, rotation=0.0, scale=0.0, shift=0.0)).numpy()
+    plain = augment(
+        x, TrainConfig(thickness=0.0, rotation=0.0, scale=0.0, shift=0.0, shear=0.0, aspect=0.0, soften=0.0)
+    ).numpy()
     np.testing.assert_allclose(plain, x.numpy(), atol=1e-5)
 
 
@@ -151,3 +153,20 @@ def test_training_more_continues_the_curves_and_the_model(tiny_config, runs_dir)
     assert more.train_seconds > first.train_seconds
     with pytest.raises(ConfigError, match="epochs"):
         train(tiny_config.replace(epochs=50), start_from=first)  # 51 epochs in all
+
+
+def test_typed_digits_and_non_digits_are_swapped_into_batches():
+    import tensorflow as tf
+
+    from cnn.augment import NOT_A_DIGIT, to_float
+
+    x = tf.constant(load_mnist().x_train[:512])
+    y = tf.constant(load_mnist().y_train[:512].astype("int32"))
+    typed = (tf.ones([3, 28, 28, 1]), tf.constant([7, 7, 7]))
+    outliers = (tf.zeros([2, 28, 28, 1]), tf.constant([NOT_A_DIGIT] * 2))
+    config = TrainConfig(typed=0.2, outliers=0.2)
+    _, labels = to_float(x, y, config, typed, outliers)
+    share = (labels.numpy() == NOT_A_DIGIT).mean()
+    assert 0.1 < share < 0.3
+    _, plain = to_float(x, y, TrainConfig(augment=False), typed, outliers)
+    assert (plain.numpy() == y.numpy()).all()
