@@ -312,6 +312,11 @@ class TrainConfig:
         return -(-self.fit_images // self.batch_size)
 
 
+# Knobs added after runs were first saved, with the value that means "not used": a saved run
+# whose config lacks one was trained without it (not with today's default).
+ADDED_LATER = {"shear": 0.0, "aspect": 0.0, "soften": 0.0, "typed": 0.0, "outliers": 0.0}
+
+
 class ConfigError(CnnError):
     """One or more settings are out of range or cannot be combined."""
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnn.config import ConfigError, TrainConfig, preset_of
+from cnn.config import ADDED_LATER, ConfigError, TrainConfig, preset_of
 from cnn.data import ROOT
 from cnn.errors import CnnError
 from cnn.model import describe
@@ -289,7 +289,9 @@ def _parse_meta(run_id: str, path: Path, meta: Any) -> RunInfo:
         status=_text(meta["status"], "status"),
         preset=_text(meta.get("preset", "custom"), "preset"),
         summary=_text(meta.get("summary", ""), "summary"),
-        config=TrainConfig.from_dict(meta["config"]) if isinstance(meta["config"], dict) else _bad("config"),
+        config=TrainConfig.from_dict({**ADDED_LATER, **meta["config"]})
+        if isinstance(meta["config"], dict)
+        else _bad("config"),
         history=History.from_dict(meta.get("history", {})),
         test=TestMetrics.from_dict(meta["test"]),
         steps=int(number(meta.get("steps", 0), "steps")),

@@ -26,6 +26,7 @@ from cnn.imagefile import decode_image
 from cnn.jobs import TEACH, job_queue
 from cnn.number import NumberReading, read_number
 from cnn.predict import Prediction, classifier_for
+from cnn.preprocess import no_digit_reason
 from cnn.store import RunInfo, best_run, list_runs
 from ui import charts
 from ui.frame import enter_app_frame
@@ -158,7 +159,10 @@ def upload_error(upload) -> str | None:
 def show_prediction(prediction: Prediction) -> None:
     answer, seen = st.columns([3, 2])
     with answer:
-        if prediction.unsure:
+        if prediction.refused:
+            st.header("That doesn't look like a digit", anchor=False)
+            st.warning(f"Why: {prediction.refused}. Draw one digit, 0 to 9, and the network will read it.")
+        elif prediction.unsure:
             (a, pa), (b, pb) = prediction.top(2)
             st.header(f"Prediction: {a} or {b}?", anchor=False)
             st.warning(
@@ -507,8 +511,9 @@ with right:
                     f"Draw a {what} on the canvas, or upload a photo of one, and the network's answer appears here."
                 )
             elif prediction is None and reading is None:
+                reason = no_digit_reason(image) if not number_mode else "only a few specks or faint marks"
                 st.info(
-                    f"No {what} found in the {source}: only a few specks or faint marks. "
+                    f"No {what} found in the {source}: {reason}. "
                     + (
                         (
                             "Draw a number, its digits filling most of the canvas's height."

@@ -169,3 +169,14 @@ def test_listing_again_reads_only_what_changed(good_run, runs_dir, monkeypatch):
     (good_run.path / "run.json").write_text("{", encoding="utf-8")  # damaged in place
     (run,) = list_runs(runs_dir)
     assert run.damaged and "not valid" in run.damaged
+
+
+def test_a_run_saved_before_a_knob_existed_reads_as_trained_without_it(saved):
+    import json
+
+    meta = json.loads((saved.path / "run.json").read_text())
+    for knob in ("typed", "outliers", "shear"):
+        meta["config"].pop(knob, None)
+    (saved.path / "run.json").write_text(json.dumps(meta))
+    (run,) = list_runs()
+    assert (run.config.typed, run.config.outliers, run.config.shear) == (0.0, 0.0, 0.0)
