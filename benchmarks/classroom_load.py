@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TEMPLATE = Path(__file__).with_name("recorded_stroke.json")
 ANSWER = re.compile(r"^Prediction: (\d)(?: or (\d)\?)?$")
+REFUSED = "That doesn't look like a digit"  # the Draw page's heading for a refused drawing
 ID = re.compile(r"^\$\$ID-[0-9a-f]+-(.+)$")  # a keyed widget's id: $$ID-<hash>-<user key>
 STROKE_TIMEOUT = 60.0
 TRAIN_TIMEOUT = 600.0  # a training job (--train) must have saved its run by then
@@ -382,6 +383,8 @@ class Session:
             result.error = f"exception on the page: {run.exceptions[0]}"
         elif run.status != 0:
             result.error = f"script finished with status {run.status}"
+        elif result.answer is None and REFUSED in run.headings:
+            result.error = "wrong answer: refused as not a digit"  # the model's answer, not a failure
         elif result.answer is None:
             result.error = (
                 f"no prediction heading in the rerun (headings {run.headings}, alerts {run.alerts}, {run.bytes} bytes)"

@@ -205,6 +205,8 @@ def _teach(run: RunInfo, drawings: int) -> None:
         start_job(run.config, f"{run.name}, taught {drawings} drawings"[:80], kind=TEACH, base_run=run.id)
     except CnnError as exc:
         state.label_error = str(exc)
+    else:
+        state.job_started = True
 
 
 def teach_button(run: RunInfo) -> None:
@@ -443,104 +445,115 @@ else:
     )
 run = pick_model()
 
-# Number mode: the wide canvas takes the page's width, the answer comes right below it and
-# the upload after the answer; a digit's answer stands beside its canvas and upload.
-if number_mode:
-    left, right, below = st.container(), st.container(), st.container()
-else:
-    # The canvas beside the answer; the upload below both, so that on a phone (where columns
-    # stack) the answer comes right after the canvas, in view while drawing.
-    left, right = st.columns(2, gap="large")
-    below = st.container()
-with left:
-    pen = st.slider("Pen width", 4, 40, 20, key="pen")
-    width, height = NUMBER_CANVAS if number_mode else (CANVAS, CANVAS)
-    canvas = st_canvas(
-        stroke_width=pen,
-        stroke_color="black",
-        background_color="",
-        height=height,
-        width=width,
-        drawing_mode="freedraw",
-        initial_drawing={"objects": [], "nonce": state.canvas_nonce},
-        return_image_data=True,
-        key="number_canvas" if number_mode else "canvas",
-        on_change=_drawn,
-    )
-    drawing, drawing_error = read_drawing(canvas)
-    st.button("Clear", key="clear", on_click=_clear)
-    if drawing_error:
-        st.error(drawing_error)
-with below:
-    upload = st.file_uploader(
-        f"…or upload a photo or scan of {'a number' if number_mode else 'one digit'}",
-        type=UPLOAD_TYPES,
-        key="upload",
-        on_change=_uploaded,
-    )
-    photo_error = upload_error(upload) if upload is not None else None
-    if photo_error:
-        st.error(photo_error)
-    photo_ok = upload is not None and photo_error is None
-    if drawing is not None and photo_ok:
-        source = st.radio("Classify", [DRAWING, PHOTO], key="source", horizontal=True)
-    else:
-        source = PHOTO if photo_ok and drawing is None else DRAWING
 
-prediction = reading = None
-with right:
-    if run is None:
-        offer_training()
+def workbench(run: RunInfo | None, number_mode: bool) -> None:
+    """The canvas (or upload) and the answer: what a stroke changes, and all it reruns."""
+    # Number mode: the wide canvas takes the page's width, the answer comes right below it and
+    # the upload after the answer; a digit's answer stands beside its canvas and upload.
+    if number_mode:
+        left, right, below = st.container(), st.container(), st.container()
     else:
-        what = "number" if number_mode else "digit"
-        try:
-            with st.spinner("Loading the model…"):
-                classifier = classifier_for(run)
-            image = decode_image(upload.getvalue()) if source == PHOTO else drawing
-            if image is not None and number_mode:
-                reading = read_number(classifier, image)
-            elif image is not None:
-                prediction = classifier.classify(image)
-        except CnnError as exc:
-            st.error(str(exc))
-        except OSError:  # the run was deleted between listing and loading
-            st.error(f"The saved run “{md(run.name)}” could not be read any more. Pick another model.")
+        # The canvas beside the answer; the upload below both, so that on a phone (where columns
+        # stack) the answer comes right after the canvas, in view while drawing.
+        left, right = st.columns(2, gap="large")
+        below = st.container()
+    with left:
+        pen = st.slider("Pen width", 4, 40, 20, key="pen")
+        width, height = NUMBER_CANVAS if number_mode else (CANVAS, CANVAS)
+        canvas = st_canvas(
+            stroke_width=pen,
+            stroke_color="black",
+            background_color="",
+            height=height,
+            width=width,
+            drawing_mode="freedraw",
+            initial_drawing={"objects": [], "nonce": state.canvas_nonce},
+            return_image_data=True,
+            key="number_canvas" if number_mode else "canvas",
+            on_change=_drawn,
+        )
+        drawing, drawing_error = read_drawing(canvas)
+        st.button("Clear", key="clear", on_click=_clear)
+        if drawing_error:
+            st.error(drawing_error)
+    with below:
+        upload = st.file_uploader(
+            f"…or upload a photo or scan of {'a number' if number_mode else 'one digit'}",
+            type=UPLOAD_TYPES,
+            key="upload",
+            on_change=_uploaded,
+        )
+        photo_error = upload_error(upload) if upload is not None else None
+        if photo_error:
+            st.error(photo_error)
+        photo_ok = upload is not None and photo_error is None
+        if drawing is not None and photo_ok:
+            source = st.radio("Classify", [DRAWING, PHOTO], key="source", horizontal=True)
         else:
-            if image is None:
-                st.info(
-                    f"Draw a {what} on the canvas, or upload a photo of one, and the network's answer appears here."
-                )
-            elif prediction is None and reading is None:
-                reason = no_digit_reason(image) if not number_mode else "only a few specks or faint marks"
-                st.info(
-                    f"No {what} found in the {source}: {reason}. "
-                    + (
-                        (
-                            "Draw a number, its digits filling most of the canvas's height."
-                            if number_mode
-                            else "Draw a digit, filling most of the canvas."
-                        )
-                        if source == DRAWING
-                        else f"Upload a sharper, closer picture of {'a' if number_mode else 'one'} dark {what} "
-                        "on light paper."
-                    )
-                )
+            source = PHOTO if photo_ok and drawing is None else DRAWING
+
+    prediction = reading = None
+    with right:
+        if run is None:
+            offer_training()
+        else:
+            what = "number" if number_mode else "digit"
+            try:
+                with st.spinner("Loading the model…"):
+                    classifier = classifier_for(run)
+                image = decode_image(upload.getvalue()) if source == PHOTO else drawing
+                if image is not None and number_mode:
+                    reading = read_number(classifier, image)
+                elif image is not None:
+                    prediction = classifier.classify(image)
+            except CnnError as exc:
+                st.error(str(exc))
+            except OSError:  # the run was deleted between listing and loading
+                st.error(f"The saved run “{md(run.name)}” could not be read any more. Pick another model.")
             else:
-                if drawing is not None and photo_ok:
-                    st.caption(f"Classifying the {source}.")
-                if reading is not None:
-                    show_reading(reading)
+                if image is None:
+                    st.info(
+                        f"Draw a {what} on the canvas, or upload a photo of one, and the network's answer appears here."
+                    )
+                elif prediction is None and reading is None:
+                    reason = no_digit_reason(image) if not number_mode else "only a few specks or faint marks"
+                    st.info(
+                        f"No {what} found in the {source}: {reason}. "
+                        + (
+                            (
+                                "Draw a number, its digits filling most of the canvas's height."
+                                if number_mode
+                                else "Draw a digit, filling most of the canvas."
+                            )
+                            if source == DRAWING
+                            else f"Upload a sharper, closer picture of {'a' if number_mode else 'one'} dark {what} "
+                            "on light paper."
+                        )
+                    )
                 else:
-                    show_prediction(prediction)
-                    label_it(image, prediction, run)
-                    teach_button(run)
+                    if drawing is not None and photo_ok:
+                        st.caption(f"Classifying the {source}.")
+                    if reading is not None:
+                        show_reading(reading)
+                    else:
+                        show_prediction(prediction)
+                        label_it(image, prediction, run)
+                        teach_button(run)
 
-if prediction is not None and st.toggle(
-    "How it was prepared", key="steps", help="The steps that turn your input into the model's 28×28 input"
-):
-    show_steps(prediction)
+    if prediction is not None and st.toggle(
+        "How it was prepared", key="steps", help="The steps that turn your input into the model's 28×28 input"
+    ):
+        show_steps(prediction)
 
-if prediction is not None and st.toggle(
-    "Look inside the network", key="inside", help="Which pixels mattered, and what each layer of the network sees"
-):
-    show_inside(classifier.model, prediction)
+    if prediction is not None and st.toggle(
+        "Look inside the network", key="inside", help="Which pixels mattered, and what each layer of the network sees"
+    ):
+        show_inside(classifier.model, prediction)
+    if state.pop("job_started", False):
+        st.rerun(scope="app")  # the sidebar follows the new job
+
+
+# A stroke reruns only the canvas and the answer (a fragment): the runs are not listed again,
+# the frame and the sidebar not redrawn. Without a model the page trains one, whose progress
+# (itself a fragment) needs the whole page.
+(st.fragment(workbench) if run is not None else workbench)(run, number_mode)

@@ -35,7 +35,8 @@ def test_the_table_and_the_overlaid_curves_render(tmp_path, tiny_result, tiny_co
         expect(page.get_by_role("link", name="Compare", exact=True)).to_be_visible(timeout=60_000)
         page.goto(f"{url}/compare")
         expect(page.get_by_role("heading", name="Compare runs")).to_be_visible(timeout=60_000)
-        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        # The first visit scores each run on the drawn digits (a few seconds, once per process).
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=120_000)
         for key in ("overlay_loss", "overlay_accuracy"):
             page.wait_for_function(f"() => ({DRAWN_TRACES})('{key}') >= 4")
             names = page.evaluate(TRACE_NAMES, key)
