@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TEMPLATE = Path(__file__).with_name("recorded_stroke.json")
 ANSWER = re.compile(r"^Prediction: (\d)(?: or (\d)\?)?$")
+FINISHED_OK = (0, 3)  # ForwardMsg.ScriptFinishedStatus: the whole page, or a fragment (a stroke's)
 REFUSED = "That doesn't look like a digit"  # the Draw page's heading for a refused drawing
 ID = re.compile(r"^\$\$ID-[0-9a-f]+-(.+)$")  # a keyed widget's id: $$ID-<hash>-<user key>
 STROKE_TIMEOUT = 60.0
@@ -381,7 +382,7 @@ class Session:
         result.answer = answers[-1] if answers else None
         if run.exceptions:
             result.error = f"exception on the page: {run.exceptions[0]}"
-        elif run.status != 0:
+        elif run.status not in FINISHED_OK:
             result.error = f"script finished with status {run.status}"
         elif result.answer is None and REFUSED in run.headings:
             result.error = "wrong answer: refused as not a digit"  # the model's answer, not a failure
