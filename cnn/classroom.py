@@ -20,14 +20,13 @@ import json
 import secrets
 import threading
 import time
-import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from cnn.config import TrainConfig
 from cnn.errors import CnnError
-from cnn.store import runs_dir, write_json
+from cnn.store import clean_text, runs_dir, write_json
 
 PEOPLE_FILE, CLASS_FILE = "people.json", "class.json"
 MAX_NICKNAME = 30
@@ -49,13 +48,7 @@ def owner_key(token: str) -> str:
 
 
 def clean_nickname(nickname: str) -> str:
-    text = "".join(ch for ch in unicodedata.normalize("NFC", str(nickname)) if unicodedata.category(ch)[0] != "C")
-    text = " ".join(text.split())
-    if not text:
-        raise CnnError("A nickname cannot be empty: type the name your class knows you by.")
-    if len(text) > MAX_NICKNAME:
-        raise CnnError(f"A nickname can have at most {MAX_NICKNAME} characters; this one has {len(text)}.")
-    return text
+    return clean_text(nickname, "A nickname", MAX_NICKNAME, "type the name your class knows you by")
 
 
 def people(root: Path | None = None) -> dict[str, str]:

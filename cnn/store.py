@@ -106,15 +106,21 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def clean_text(text: str, what: str, most: int, how: str) -> str:
+    """User text for display (a run name, a nickname): printable, spaces collapsed, 1 to
+    ``most`` characters of any script; ``what`` and ``how`` word the errors."""
+    text = "".join(ch for ch in unicodedata.normalize("NFC", str(text)) if unicodedata.category(ch)[0] != "C")
+    text = " ".join(text.split())
+    if not text:
+        raise CnnError(f"{what} cannot be empty: {how}.")
+    if len(text) > most:
+        raise CnnError(f"{what} can have at most {most} characters; this one has {len(text)}.")
+    return text
+
+
 def clean_name(name: str) -> str:
-    """A display name: printable, trimmed, 1 to 80 characters (any script)."""
-    name = "".join(ch for ch in unicodedata.normalize("NFC", str(name)) if unicodedata.category(ch)[0] != "C")
-    name = " ".join(name.split())
-    if not name:
-        raise CnnError("A run name cannot be empty: type a few letters.")
-    if len(name) > MAX_NAME:
-        raise CnnError(f"A run name can have at most {MAX_NAME} characters; this one has {len(name)}.")
-    return name
+    """A run's name."""
+    return clean_text(name, "A run name", MAX_NAME, "type a few letters")
 
 
 def save_run(
