@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from cnn import collection, explain
+from cnn import collection, explain, shape
 from cnn.config import DEFAULT_PRESET, PRESETS
 from cnn.errors import CnnError
 from cnn.finetune import MIN_DRAWINGS
@@ -335,6 +335,27 @@ def show_steps(prediction: Prediction) -> None:
             "The 20-pixel digit (dashed box) is placed in 28×28 so that its centre of "
             "mass lands on the middle, the cross at (14, 14)."
         )
+    compare_with_mnist(p.image)
+
+
+def compare_with_mnist(image28) -> None:
+    """How far this drawing is from a typical MNIST digit: a reason a drawing can be hard."""
+    mine, typical = shape.features(image28), shape.mnist_typical()
+    rows = [
+        {
+            "what": shape.FEATURES[name],
+            "this drawing": round(mine[name], 2),
+            "MNIST median": round(t.median, 2),
+            "MNIST's middle 90%": f"{t.low:.2f} to {t.high:.2f}",
+            "": t.verdict(mine[name]),
+        }
+        for name, t in typical.items()
+    ]
+    st.markdown(
+        "**Beside MNIST's digits**: the network learnt from those; the further a drawing strays from "
+        "them, the harder it is to read."
+    )
+    st.dataframe(rows, hide_index=True, key="mnist_comparison")
 
 
 def show_inside(model, prediction: Prediction) -> None:

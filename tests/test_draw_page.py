@@ -397,3 +397,21 @@ def test_training_from_the_page_gives_a_model_to_draw_with(runs_dir, tiny_config
     run_with(at, None)  # what the progress fragment's st.rerun() does
     assert at.selectbox(key="run").value == job.run.id
     assert shown_digit(at) is not None
+
+
+def test_how_it_was_prepared_says_how_far_the_drawing_is_from_mnists_digits(good_run, mnist):
+    x, _ = mnist
+    thin = run_with(page(), draw_digit(x[3], size=200, center=(140, 140), pen=10))
+    thin.toggle(key="steps").set_value(True).run()
+    thick = run_with(page(), draw_digit(x[3], size=200, center=(140, 140), pen=60))
+    thick.toggle(key="steps").set_value(True).run()
+    tables = [next(d.value for d in at.dataframe) for at in (thin, thick)]
+    rows = [{r["what"].split(",")[0]: r for r in t.to_dict("records")} for t in tables]
+    assert set(rows[0]) == {
+        "width of the ink",
+        "stroke thickness",
+        "slant: how far the ink leans right (positive) or left per pixel of height",
+    }
+    thin_pen, thick_pen = (r["stroke thickness"]["this drawing"] for r in rows)
+    assert thick_pen > thin_pen + 1  # the pen shows
+    assert rows[1]["stroke thickness"][""] == "higher than almost any MNIST digit"
