@@ -88,6 +88,11 @@ CRASHED_MESSAGE = (
     "or been killed). Start it again; smaller settings need less memory."
 )
 
+ADDED_COLUMNS = {
+    "kind": "TEXT NOT NULL DEFAULT 'train'",
+    "base_run": "TEXT NOT NULL DEFAULT ''",
+    "batch": "TEXT NOT NULL DEFAULT ''",
+}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     n INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
@@ -115,7 +120,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     worker_pid INTEGER,
     held INTEGER NOT NULL DEFAULT 0,      -- tests only: the worker holds it (see hold_at_step)
     kind TEXT NOT NULL DEFAULT 'train',   -- train | more (train base_run further) | teach (fine-tune base_run)
-    base_run TEXT NOT NULL DEFAULT ''
+    base_run TEXT NOT NULL DEFAULT '',
+    batch TEXT NOT NULL DEFAULT ''        -- jobs submitted together (one setting, several seeds): one student's turn
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
@@ -177,6 +183,7 @@ class Job:
     runs_root: Path
     kind: str = TRAIN  # TRAIN, MORE (base_run trained further) or TEACH (base_run taught the class's drawings)
     base_run: str = ""
+    batch: str = ""  # jobs queued together (one setting over several seeds)
 
     @property
     def ended(self) -> bool:
@@ -210,6 +217,10 @@ class _Db:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(SCHEMA)
+            have = {row[1] for row in self.conn.execute("PRAGMA table_info(jobs)")}
+            for column, kind in ADDED_COLUMNS.items():  # a database made by an older version
+                if column not in have:
+                    self.conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         except (OSError, sqlite3.Error) as exc:
             raise CnnError(
                 f"Cannot open the job database {path} ({exc}). Make its folder writable, or set CNN_JOBS_DB "
@@ -316,7 +327,27 @@ class JobQueue:
         one waiting or training, however many tabs (or web processes) they use. ``kind``: TRAIN
         a new model as ``config`` says, train ``base_run`` ``config.epochs`` MORE, or TEACH
         ``base_run`` the class's labelled drawings (cnn.finetune)."""
-        job_id, now = secrets.token_hex(4), time.time()
+        (job,) = self._submit(owner, [(config, name)], owner_name, experiment, one_at_a_time, kind, base_run)
+        return job
+
+    def submit_repeats(
+        self,
+        owner: str,
+        config: TrainConfig,
+        seeds: int,
+        name: str | None = None,
+        *,
+        owner_name: str = "",
+        one_at_a_time: bool = True,
+    ) -> list[Job]:
+        """The same setting with ``seeds`` seeds (config.seed, +1, ...), queued together: one
+        student's turn, however many runs (each one a job, in a row)."""
+        name = name or "repeat"
+        jobs = [(config.replace(seed=config.seed + k), f"{name} (seed {config.seed + k})"[:80]) for k in range(seeds)]
+        return self._submit(owner, jobs, owner_name, "", one_at_a_time, TRAIN, "", batch=secrets.token_hex(4))
+
+    def _submit(self, owner, jobs, owner_name, experiment, one_at_a_time, kind, base_run, batch="") -> list[Job]:
+        now, ids = time.time(), []
         with self.db.write() as c:
             if (
                 one_at_a_time
@@ -329,33 +360,37 @@ class JobQueue:
                     "before starting another."
                 )
             (waiting,) = c.execute("SELECT COUNT(*) FROM jobs WHERE state = ?", (QUEUED,)).fetchone()
-            if waiting >= self.max_queued:
+            if waiting + len(jobs) > self.max_queued:
                 raise CnnError(
-                    f"The training queue is full ({self.max_queued} jobs waiting). "
+                    f"The training queue is full ({self.max_queued} jobs may wait). "
                     "Try again in a few minutes, or use a saved run meanwhile."
                 )
-            c.execute(
-                "INSERT INTO jobs (id, owner, owner_name, experiment, name, config, runs_root, state, created, "
-                "last_seen, abandon_after, kind, base_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    owner,
-                    owner_name,
-                    experiment,
-                    name,
-                    json.dumps(config.to_dict()),
-                    str(self.runs_root),
-                    QUEUED,
-                    now,
-                    now,
-                    self.abandon_after,
-                    kind,
-                    base_run,
-                ),
-            )
+            for config, name in jobs:
+                ids.append(secrets.token_hex(4))
+                c.execute(
+                    "INSERT INTO jobs (id, owner, owner_name, experiment, name, config, runs_root, state, created, "
+                    "last_seen, abandon_after, kind, base_run, batch) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        ids[-1],
+                        owner,
+                        owner_name,
+                        experiment,
+                        name,
+                        json.dumps(config.to_dict()),
+                        str(self.runs_root),
+                        QUEUED,
+                        now,
+                        now,
+                        self.abandon_after,
+                        kind,
+                        base_run,
+                        batch,
+                    ),
+                )
             self._prune(c, owner)
         self._ensure_workers()
-        return self.get(job_id)
+        return [self.get(job_id) for job_id in ids]
 
     def get(self, job_id: str) -> Job | None:
         """The job as it is now (None once pruned)."""
@@ -528,6 +563,7 @@ class JobQueue:
             runs_root=Path(row["runs_root"]),
             kind=row["kind"],
             base_run=row["base_run"],
+            batch=row["batch"],
         )
 
     def _history(self, job_id: str, chunks: int) -> History:

@@ -34,7 +34,7 @@ from cnn.records import TestMetrics
 from cnn.store import clean_name, list_runs, rename_run
 from ui import charts
 from ui.frame import enter_app_frame
-from ui.job_progress import budget_problem, curves, duration, follow_job, start_job
+from ui.job_progress import budget_problem, curves, duration, follow_job, start_job, start_repeats
 from ui.session import is_teacher, owner
 from ui.text import md
 
@@ -123,16 +123,34 @@ def start() -> None:
     config, problems = checked_form()
     if problems or active(latest_job()):  # a stale or double click
         return
+    name, seeds = st.session_state.run_name.strip() or None, st.session_state.get("seeds", 1)
     try:
-        start_job(config, st.session_state.run_name.strip() or None, experiment.id if experiment else "")
+        if seeds > 1 and experiment is None:
+            start_repeats(config, seeds, name)
+        else:
+            start_job(config, name, experiment.id if experiment else "")
     except CnnError as exc:  # the queue is full, or a job from another tab
         st.session_state.start_error = str(exc)
 
 
 # --- the job: live, then its results ----------------------------------------------------------
 def latest_job() -> Job | None:
+    """The job to show: the one training or next to (of several seeds queued together), else the last."""
     jobs = job_queue().jobs_of(owner())
-    return jobs[-1] if jobs else None
+    waiting = [j for j in jobs if not j.ended]
+    return waiting[0] if waiting else jobs[-1] if jobs else None
+
+
+def batch_caption(job: Job) -> None:
+    """For seeds queued together: which run of them this is."""
+    batch = [j for j in job_queue().jobs_of(owner()) if job.batch and j.batch == job.batch]
+    if len(batch) > 1:
+        done = sum(j.ended for j in batch)
+        st.caption(
+            f"Run {done + (not job.ended)} of {len(batch)} of this setting (seeds "
+            f"{batch[0].config.seed} to {batch[-1].config.seed}); the Compare page shows their mean and "
+            "spread, and whether a difference from another setting is more than the seeds' noise."
+        )
 
 
 def active(job: Job | None) -> bool:
@@ -306,7 +324,7 @@ def form() -> None:
     else:
         st.markdown("**Model:** fix the settings marked in red to see it.")
 
-    name_col, start_col = st.columns([3, 1], vertical_alignment="bottom")
+    name_col, seeds_col, start_col = st.columns([3, 1, 1], vertical_alignment="bottom")
     with name_col:
         st.text_input(
             "Run name",
@@ -317,6 +335,16 @@ def form() -> None:
         )
         if "run_name" in problems:
             st.error(f"Run name: {problems['run_name']}")
+    seeds_col.number_input(
+        "Seeds",
+        1,
+        5,
+        1,
+        key="seeds",
+        disabled=experiment is not None,
+        help="Train this setting with this many seeds (Seed, Seed + 1, ...): each its own run, queued together "
+        "as your one turn. Their spread shows how much chance alone moves the accuracy.",
+    )
     start_col.button("Start training", key="start", type="primary", disabled=bool(problems) or busy, on_click=start)
     if "start_error" in st.session_state:
         st.error(st.session_state.pop("start_error"))
@@ -344,6 +372,7 @@ st.write(
 )
 if busy:
     # The show in view: the job's live curves first, the form for the next run folded away.
+    batch_caption(job)
     follow_job(job, detailed=True)
     if st.toggle("Show the settings (for your next run)", key="show_form"):  # (expanders cannot nest)
         form()

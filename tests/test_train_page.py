@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from cnn import jobs
 from cnn.classroom import owner_key
 from cnn.data import load_mnist
+from cnn.errors import CnnError
 from cnn.store import list_runs, load_model
 from cnn.train import probabilities
 
@@ -344,3 +345,18 @@ def test_train_more_continues_the_run_as_a_new_one(at, queue):
     run = more.run
     assert run.continued_from == first.run_id and run.config.epochs == 2 and run.name.endswith("+1 epochs")
     assert len(run.history.epoch_end_steps) == 2 and run.history.step[-1] == run.steps
+
+
+def test_a_setting_repeated_with_three_seeds_runs_as_one_turn(at, queue):
+    fill(at, **TINY, seeds=3, run_name="three seeds")
+    at.button(key="start").click().run()
+    batch = queue.jobs_of(owner_key(at.session_state.token))
+    assert [j.config.seed for j in batch] == [0, 1, 2] and len({j.batch for j in batch}) == 1 and batch[0].batch
+    assert [j.name for j in batch] == [f"three seeds (seed {s})" for s in range(3)]
+    assert any("Run 1 of 3 of this setting" in c.value for c in at.caption)
+    with pytest.raises(CnnError, match="already have a training job"):
+        queue.submit(batch[0].owner, jobs.TrainConfig(**TINY))  # one student's turn, however many seeds
+    for job in batch:
+        job = wait_until_ended(at, queue, job)
+        assert job.state == jobs.FINISHED, job.error
+    assert sorted(r.config.seed for r in list_runs()) == [0, 1, 2]

@@ -57,6 +57,16 @@ def start_job(
     )
 
 
+def start_repeats(config: TrainConfig, seeds: int, name: str | None = None) -> list[Job]:
+    """Queue one setting with ``seeds`` seeds as this student's one turn (each run within the budget)."""
+    problem = budget_problem(config)
+    if problem:
+        raise CnnError(problem)
+    return job_queue().submit_repeats(
+        owner(), config, seeds, name, owner_name=nickname(), one_at_a_time=not is_teacher()
+    )
+
+
 def duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
@@ -130,4 +140,4 @@ def sidebar() -> None:
     jobs = active_jobs()
     if jobs:
         with st.sidebar:
-            follow_job(jobs[-1])
+            follow_job(jobs[0])  # the one training (or next), of several queued together
