@@ -344,7 +344,20 @@ class JobQueue:
         student's turn, however many runs (each one a job, in a row)."""
         name = name or "repeat"
         jobs = [(config.replace(seed=config.seed + k), f"{name} (seed {config.seed + k})"[:80]) for k in range(seeds)]
-        return self._submit(owner, jobs, owner_name, "", one_at_a_time, TRAIN, "", batch=secrets.token_hex(4))
+        return self.submit_batch(owner, jobs, owner_name=owner_name, one_at_a_time=one_at_a_time)
+
+    def submit_batch(
+        self,
+        owner: str,
+        jobs: list[tuple[TrainConfig, str]],
+        *,
+        owner_name: str = "",
+        one_at_a_time: bool = True,
+        tag: str = "",
+    ) -> list[Job]:
+        """Several (config, name) jobs queued together as one student's turn (repeats, a sweep);
+        ``tag`` is recorded on their runs (as their experiment) so a chart can gather them."""
+        return self._submit(owner, jobs, owner_name, tag, one_at_a_time, TRAIN, "", batch=secrets.token_hex(4))
 
     def _submit(self, owner, jobs, owner_name, experiment, one_at_a_time, kind, base_run, batch="") -> list[Job]:
         now, ids = time.time(), []

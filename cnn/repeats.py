@@ -111,3 +111,52 @@ def verdicts(found: Sequence[Setting]) -> list[Verdict]:
 
 def _order(value) -> tuple:
     return (0, float(value), "") if isinstance(value, (int, float)) else (1, 0.0, str(value))
+
+
+MAX_SWEEP = 12  # runs one sweep may queue
+
+
+def parse_values(knob: str, text: str) -> list:
+    """'0.1, 0.25, 0.4' -> the knob's values, typed (ConfigError naming the knob if one is wrong)."""
+    from cnn.config import ConfigError
+
+    default = getattr(TrainConfig(), knob)
+    out = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        try:
+            if isinstance(default, bool):
+                value = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}[part.lower()]
+            elif isinstance(default, int):
+                value = int(part)
+            elif isinstance(default, float):
+                value = float(part)
+            else:
+                value = part
+        except (KeyError, ValueError):
+            raise ConfigError({knob: f"{part!r} is not a value for it"}) from None
+        out.append(value)
+    if not out:
+        raise ConfigError({knob: "give one or more values, separated by commas"})
+    return list(dict.fromkeys(out))
+
+
+def sweep(base: TrainConfig, grid: dict[str, list], name: str = "sweep") -> list[tuple[TrainConfig, str]]:
+    """Every combination of the ``grid``'s values (one knob, or two for a grid) on ``base``:
+    (config, name) pairs; each config is checked, so a bad value fails before anything runs."""
+    from itertools import product
+
+    knobs = list(grid)
+    combos = list(product(*(grid[k] for k in knobs)))
+    if not 1 <= len(knobs) <= 2 or len(combos) > MAX_SWEEP:
+        from cnn.config import ConfigError
+
+        raise ConfigError({knobs[0] if knobs else "sweep": f"a sweep is one or two knobs and at most {MAX_SWEEP} runs"})
+    return [
+        (
+            base.replace(**dict(zip(knobs, values))),
+            f"{name}: " + ", ".join(f"{knob_range(k)['label'].lower()} {v}" for k, v in zip(knobs, values)),
+        )
+        for values in combos
+    ]

@@ -10,9 +10,11 @@ finds it again (the session's latest job).
 
 from __future__ import annotations
 
+import secrets
+
 import streamlit as st
 
-from cnn import budget, classroom
+from cnn import budget, classroom, repeats, scores
 from cnn.config import (
     ARCHITECTURES,
     DEFAULT_PRESET,
@@ -32,9 +34,9 @@ from cnn.jobs import CANCELLED, FAILED, INTERRUPTED, MORE, TEACH, Job, job_queue
 from cnn.model import describe
 from cnn.records import TestMetrics
 from cnn.store import clean_name, list_runs, rename_run
-from ui import charts
+from ui import charts, runs_table
 from ui.frame import enter_app_frame
-from ui.job_progress import budget_problem, curves, duration, follow_job, start_job, start_repeats
+from ui.job_progress import budget_problem, curves, duration, follow_job, start_job, start_repeats, start_sweep
 from ui.session import is_teacher, owner
 from ui.text import md
 
@@ -43,6 +45,7 @@ enter_app_frame()
 FORM_FIELDS = [name for group in GROUPS for name in knobs_in(group)]
 CHOICE_NOTES = {"architecture": ARCHITECTURES, "lr_schedule": SCHEDULES}  # a line under the picker
 CUSTOM = "custom"
+SWEEP, NO_KNOB = "sweep:", "none"  # a sweep's runs carry "sweep:<knobs>:<id>" as their experiment
 OTHER_PROBLEMS = {"run_name": "Run name", "budget": "the time budget"}  # problems that are not a knob's
 GALLERY, GALLERY_COLUMNS = 24, 8
 
@@ -139,6 +142,81 @@ def latest_job() -> Job | None:
     jobs = job_queue().jobs_of(owner())
     waiting = [j for j in jobs if not j.ended]
     return waiting[0] if waiting else jobs[-1] if jobs else None
+
+
+def _start_sweep() -> None:
+    state = st.session_state
+    config, problems = checked_form()
+    if problems or config is None or active(latest_job()):
+        return
+    try:
+        grid = {state.sweep_knob: repeats.parse_values(state.sweep_knob, state.sweep_values)}
+        if state.sweep_knob2 != NO_KNOB:
+            grid[state.sweep_knob2] = repeats.parse_values(state.sweep_knob2, state.sweep_values2)
+        jobs = repeats.sweep(config, grid, state.run_name.strip() or "sweep")
+        start_sweep(jobs, f"{SWEEP}{','.join(grid)}:{secrets.token_hex(3)}")
+    except (CnnError, ConfigError) as exc:
+        state.start_error = str(exc)
+
+
+def sweep_form(problems: dict[str, str], busy: bool) -> None:
+    """One knob (two for a grid) and a few values: a run each, queued together as one turn."""
+    with st.expander("Sweep: several values of one knob (or two), a run each"):
+        knobs = [name for name in FORM_FIELDS if name != "seed"]
+        label = {name: knob_range(name)["label"] for name in knobs}
+        first, values = st.columns([1, 2])
+        first.selectbox("Knob", knobs, key="sweep_knob", format_func=label.get)
+        values.text_input(
+            "Values",
+            key="sweep_values",
+            placeholder="e.g. 0.1, 0.25, 0.4",
+            help="separated by commas; every other knob as set above",
+        )
+        second, values2 = st.columns([1, 2])
+        second.selectbox(
+            "Second knob (a grid)", [NO_KNOB, *knobs], key="sweep_knob2", format_func=lambda n: label.get(n, n)
+        )
+        values2.text_input("Its values", key="sweep_values2", disabled=st.session_state.sweep_knob2 == NO_KNOB)
+        st.button(
+            "Start the sweep",
+            key="start_sweep",
+            on_click=_start_sweep,
+            disabled=bool(problems) or busy,
+            help=f"At most {repeats.MAX_SWEEP} runs; each must fit the time budget.",
+        )
+
+
+def sweep_chart(job: Job) -> None:
+    """A sweep's test accuracy (and drawn-digit accuracy) against its knob(s), as its runs finish."""
+    if not job.experiment.startswith(SWEEP):
+        return
+    knobs = job.experiment[len(SWEEP) :].split(":")[0].split(",")
+    runs = [r for r in list_runs() if not r.damaged and r.experiment == job.experiment]
+    st.subheader("The sweep so far", anchor=False)
+    if not runs:
+        st.caption("The chart fills in as the sweep's runs finish.")
+        return
+    labels = {k: knob_range(k)["label"] for k in knobs}
+    st.plotly_chart(
+        charts.knob_scatter(runs_table.experiment_points(runs, knobs), labels, columns=2), key="sweep_chart"
+    )
+    rows = [
+        {
+            **{labels[k]: runs_table.shown(getattr(r.config, k)) for k in knobs},
+            "test accuracy": r.test_accuracy,
+            "drawn digits": scores.drawn_accuracy(r),
+        }
+        for r in runs
+    ]
+    st.dataframe(
+        rows,
+        hide_index=True,
+        key="sweep_table",
+        column_config={
+            "test accuracy": st.column_config.NumberColumn(format="percent"),
+            "drawn digits": st.column_config.NumberColumn(format="percent", help="on drawn digits unlike MNIST's"),
+        },
+    )
 
 
 def batch_caption(job: Job) -> None:
@@ -346,6 +424,8 @@ def form() -> None:
         "as your one turn. Their spread shows how much chance alone moves the accuracy.",
     )
     start_col.button("Start training", key="start", type="primary", disabled=bool(problems) or busy, on_click=start)
+    if experiment is None:
+        sweep_form(problems, busy)
     if "start_error" in st.session_state:
         st.error(st.session_state.pop("start_error"))
     if problems:
@@ -374,10 +454,12 @@ if busy:
     # The show in view: the job's live curves first, the form for the next run folded away.
     batch_caption(job)
     follow_job(job, detailed=True)
+    sweep_chart(job)
     if st.toggle("Show the settings (for your next run)", key="show_form"):  # (expanders cannot nest)
         form()
 else:
     form()
     if job is not None:
         st.divider()
+        sweep_chart(job)
         results(job)

@@ -360,3 +360,22 @@ def test_a_setting_repeated_with_three_seeds_runs_as_one_turn(at, queue):
         job = wait_until_ended(at, queue, job)
         assert job.state == jobs.FINISHED, job.error
     assert sorted(r.config.seed for r in list_runs()) == [0, 1, 2]
+
+
+def test_a_sweep_queues_a_run_per_value_and_charts_them_as_they_finish(at, queue):
+    fill(at, **TINY, run_name="dropout sweep")
+    at.selectbox(key="sweep_knob").set_value("dropout").run()
+    at.text_input(key="sweep_values").input("0.0, 0.5, nonsense").run()
+    at.button(key="start_sweep").click().run()
+    assert any("'nonsense' is not a value" in e.value for e in at.error)
+    at.text_input(key="sweep_values").input("0.0, 0.5").run()
+    at.button(key="start_sweep").click().run()
+    sweep = queue.jobs_of(owner_key(at.session_state.token))
+    assert [j.config.dropout for j in sweep] == [0.0, 0.5] and sweep[0].experiment.startswith("sweep:dropout:")
+    for job in sweep:
+        job = wait_until_ended(at, queue, job)
+        assert job.state == jobs.FINISHED, job.error
+    chart = charts(at)["sweep_chart"]
+    assert sorted(chart["data"][0]["x"]) == [0.0, 0.5] and len(chart["data"][0]["y"]) == 2
+    (table,) = [d.value for d in at.dataframe if "drawn digits" in d.value.columns]
+    assert len(table) == 2 and table["drawn digits"].between(0, 1).all()

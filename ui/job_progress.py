@@ -67,6 +67,14 @@ def start_repeats(config: TrainConfig, seeds: int, name: str | None = None) -> l
     )
 
 
+def start_sweep(jobs: list[tuple[TrainConfig, str]], tag: str) -> list[Job]:
+    """Queue a sweep's runs as this student's one turn (each run within the budget)."""
+    for config, _ in jobs:
+        if problem := budget_problem(config):
+            raise CnnError(problem)
+    return job_queue().submit_batch(owner(), jobs, owner_name=nickname(), one_at_a_time=not is_teacher(), tag=tag)
+
+
 def duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
