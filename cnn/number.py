@@ -27,7 +27,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnn.predict import Prediction
-from cnn.preprocess import CROP_LEVEL, MIN_DIGIT_INK, STROKE_LEVEL, Prepared, _pool, _strokes, ink_map, prepare_ink
+from cnn.preprocess import (
+    CROP_LEVEL,
+    MIN_DIGIT_INK,
+    STROKE_LEVEL,
+    Prepared,
+    _pool,
+    _strokes,
+    ink_map,
+    padded_to,
+    prepare_ink,
+)
 
 if TYPE_CHECKING:
     from cnn.predict import Classifier
@@ -190,12 +200,8 @@ def split_ink(ink: np.ndarray) -> list[DigitPiece]:
     """`split_digits` for an ink map already made."""
     h, w = ink.shape
     f = max(1, math.ceil(min(h, w) / GRID_CELLS))
-    gh, gw = -(-h // f), -(-w // f)
-    if (gh * f, gw * f) != (h, w):
-        padded = np.zeros((gh * f, gw * f), np.float32)
-        padded[:h, :w] = ink
-    else:
-        padded = ink
+    padded = padded_to(ink, f)
+    gh, gw = padded.shape[0] // f, padded.shape[1] // f
     cells = _pool(padded, f, np.maximum) > STROKE_LEVEL
     if not cells.any():
         return []

@@ -440,18 +440,25 @@ def _pool(a: np.ndarray, f: int, op: np.ufunc) -> np.ndarray:
     return out
 
 
+def padded_to(ink: np.ndarray, f: int) -> np.ndarray:
+    """``ink`` padded with zeros at the bottom and right to whole f x f cells."""
+    h, w = ink.shape
+    gh, gw = -(-h // f), -(-w // f)
+    if (gh * f, gw * f) == (h, w):
+        return ink
+    padded = np.zeros((gh * f, gw * f), np.float32)
+    padded[:h, :w] = ink
+    return padded
+
+
 def _keep_mask(ink: np.ndarray) -> tuple[np.ndarray, int, bool] | None:
     """Which coarse cells hold the digit (specks dropped), the cell size in pixels, and
     whether visible ink lies outside those cells. None when no stroke is big enough to be
     a digit."""
     h, w = ink.shape
     f = max(1, math.ceil(max(h, w) / POOL_CELLS))
-    gh, gw = -(-h // f), -(-w // f)
-    if (gh * f, gw * f) != (h, w):
-        padded = np.zeros((gh * f, gw * f), np.float32)
-        padded[:h, :w] = ink
-    else:
-        padded = ink
+    padded = padded_to(ink, f)
+    gh, gw = padded.shape[0] // f, padded.shape[1] // f
     peak = _pool(padded, f, np.maximum)
     cells = peak > STROKE_LEVEL
     if not cells.any():
