@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -123,6 +124,28 @@ def browser_page(viewport=(1400, 1000), phone: bool = False):
             yield page
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def draw_page(runs_from: Path, tmp_path: Path, **browser):
+    """The app serving a copy of the runs in ``runs_from``, a browser (``browser_page``'s
+    options) on its Draw page, the model loaded and the canvas ready; yields the page.
+
+    The front door first, until app.py's own navigation ("Draw", not "draw") is there: a
+    folder named pages/ beside app.py makes a fresh streamlit process serve requests the old
+    "pages directory" way until app.py has called st.navigation once, so /draw first would
+    run pages/draw.py alone, without app.py's frame."""
+    from playwright.sync_api import expect
+
+    runs = tmp_path / "runs"
+    shutil.copytree(runs_from, runs)
+    with serve_app(env={"CNN_RUNS_DIR": str(runs)}) as url, browser_page(**browser) as page:
+        page.goto(url)
+        expect(page.get_by_role("link", name="Draw", exact=True)).to_be_attached(timeout=60_000)
+        page.goto(f"{url}/draw")
+        expect(page.locator("canvas.upper-canvas")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=90_000)  # the model is loaded
+        yield page
 
 
 # --- drawing on the real canvas -------------------------------------------------------------

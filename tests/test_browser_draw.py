@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 
 import pytest
-from browser import browser_page, ellipse, require_chromium, serve_app, stroke
+from browser import draw_page, ellipse, require_chromium, stroke
 
 pytestmark = pytest.mark.browser
 
@@ -27,22 +26,11 @@ DIGITS = {  # digit -> strokes
 
 def test_drawing_digits_with_the_mouse_shows_the_right_answer(good_run_dir, tmp_path):
     require_chromium()
-    runs = tmp_path / "runs"
-    shutil.copytree(good_run_dir, runs)
     from playwright.sync_api import expect
 
-    with serve_app(env={"CNN_RUNS_DIR": str(runs)}) as url, browser_page() as page:
-        # Open the app's front door first and wait for app.py's own navigation ("Draw", not
-        # "draw"). A folder named pages/ beside app.py makes a fresh streamlit process serve
-        # requests the old "pages directory" way until app.py has called st.navigation once:
-        # /draw first would run pages/draw.py alone, without app.py's frame.
-        page.goto(url)
-        expect(page.get_by_role("link", name="Draw", exact=True)).to_be_visible(timeout=60_000)
-        page.goto(f"{url}/draw")
+    with draw_page(good_run_dir, tmp_path) as page:
         surface = page.locator("canvas.upper-canvas")
-        expect(surface).to_be_visible(timeout=60_000)
         prompt = page.get_by_text("Draw a digit on the canvas")
-        expect(prompt).to_be_visible(timeout=90_000)  # the model is loaded first
         answer = page.get_by_role("heading", name=ANSWER)
         seen = {}
         for digit, strokes in DIGITS.items():

@@ -7,10 +7,9 @@ Also takes the README's picture of the Draw page (docs/draw.png, with UPDATE_SCR
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
-from browser import browser_page, require_chromium, screenshot_path, serve_app, stroke
+from browser import draw_page, require_chromium, screenshot_path, stroke
 from test_browser_draw import DIGITS
 
 pytestmark = pytest.mark.browser
@@ -31,17 +30,10 @@ VIEWS = {
 
 def test_look_inside_renders_for_a_drawn_digit(good_run_dir, tmp_path):
     require_chromium()
-    runs = tmp_path / "runs"
-    shutil.copytree(good_run_dir, runs)
     from playwright.sync_api import expect
 
-    with serve_app(env={"CNN_RUNS_DIR": str(runs)}) as url, browser_page(viewport=(1400, 1000)) as page:
-        page.goto(url)  # the front door first: see tests/test_browser_draw.py
-        expect(page.get_by_role("link", name="Draw", exact=True)).to_be_visible(timeout=60_000)
-        page.goto(f"{url}/draw")
+    with draw_page(good_run_dir, tmp_path, viewport=(1400, 1000)) as page:
         surface = page.locator("canvas.upper-canvas")
-        expect(surface).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=90_000)  # model loaded
 
         box = surface.bounding_box()
         for points in DIGITS[7]:

@@ -8,10 +8,9 @@ crosses the bar) and a 2 beside it.
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
-from browser import browser_page, require_chromium, serve_app
+from browser import draw_page, require_chromium
 from test_browser_draw import stroke
 
 pytestmark = pytest.mark.browser
@@ -25,16 +24,9 @@ FORTY_TWO = [
 
 def test_drawing_42_with_the_mouse_reads_42(good_run_dir, tmp_path):
     require_chromium()
-    runs = tmp_path / "runs"
-    shutil.copytree(good_run_dir, runs)
     from playwright.sync_api import expect
 
-    with serve_app(env={"CNN_RUNS_DIR": str(runs)}) as url, browser_page() as page:
-        # The front door first: see tests/test_browser_draw.py for why.
-        page.goto(url)
-        expect(page.get_by_role("link", name="Draw", exact=True)).to_be_visible(timeout=60_000)
-        page.goto(f"{url}/draw")
-        expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=90_000)
+    with draw_page(good_run_dir, tmp_path) as page:
         page.get_by_test_id("stButtonGroup").get_by_text("Number", exact=True).click()
         expect(page.get_by_text("Draw a number on the canvas")).to_be_visible(timeout=60_000)
         surface = page.locator("canvas.upper-canvas")

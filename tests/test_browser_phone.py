@@ -4,10 +4,9 @@ view while drawing (a 390 x 844 touch screen, strokes sent as touch events)."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
-from browser import browser_page, require_chromium, serve_app, touch_stroke
+from browser import draw_page, require_chromium, touch_stroke
 
 pytestmark = pytest.mark.browser
 PHONE = (390, 844)
@@ -21,15 +20,8 @@ def test_a_finger_draws_without_scrolling_and_the_answer_is_in_view(good_run_dir
     require_chromium()
     from playwright.sync_api import expect
 
-    runs = tmp_path / "runs"
-    shutil.copytree(good_run_dir, runs)
-    with serve_app(env={"CNN_RUNS_DIR": str(runs)}) as url, browser_page(viewport=PHONE, phone=True) as page:
-        page.goto(url)
-        page.wait_for_timeout(3000)  # the front page first (see tests/test_browser_draw.py)
-        page.goto(f"{url}/draw")
+    with draw_page(good_run_dir, tmp_path, viewport=PHONE, phone=True) as page:
         surface = page.locator("canvas.upper-canvas")
-        expect(surface).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=90_000)
         # As someone drawing holds it: the canvas near the top of the screen (and the page not at
         # its very top, so that a stroke that scrolled it would show).
         page.evaluate(f"() => {{ {SCROLLER}.scrollTop += {surface.bounding_box()['y'] - 60}; }}")
