@@ -183,10 +183,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 raise CnnError("no digit found: the image is blank")
         except CnnError as exc:
             failed += 1
-            if args.json:
-                print(json.dumps({"file": path, "digit": None, "probabilities": None, "error": str(exc)}))
-            else:
-                print(f"{path}: error: {exc}")
+            _print_error(path, exc, args.json, digit=None, probabilities=None)
             continue
         probabilities = [round(float(p), 6) for p in prediction.probabilities]
         if args.json:
@@ -289,10 +286,7 @@ def _predict_numbers(classifier, args: argparse.Namespace) -> int:
                 raise CnnError("no digits found: the image is blank")
         except CnnError as exc:
             failed += 1
-            if args.json:
-                print(json.dumps({"file": path, "number": None, "digits": None, "error": str(exc)}))
-            else:
-                print(f"{path}: error: {exc}")
+            _print_error(path, exc, args.json, number=None, digits=None)
             continue
         if args.json:
             digits = [
@@ -321,6 +315,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from cnn.jobs import default_db, run_worker
 
     return run_worker(Path(args.db) if args.db else default_db(), args.slots, args.idle_exit)
+
+
+def _print_error(path: str, exc: CnnError, as_json: bool, **empty) -> None:
+    """A file that could not be read: a line saying why (JSON with the answer's keys empty)."""
+    print(json.dumps({"file": path, **empty, "error": str(exc)}) if as_json else f"{path}: error: {exc}")
 
 
 # --- the parser ---------------------------------------------------------------------------
