@@ -23,12 +23,14 @@ from cnn.store import list_runs
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def typed(n: int, start: int = 0, style: str = "rgba") -> tuple[list[np.ndarray], list[int]]:
-    """Typed-looking digits: a style an MNIST model reads badly (the new style to teach)."""
+def typed(n: int, start: int = 0, style: str = "rgba", turned: bool = False) -> tuple[list[np.ndarray], list[int]]:
+    """Typed-looking digits, an MNIST model reads them fairly well; ``turned`` lies them on
+    their side, a style it reads badly (under 20% right) and can clearly be taught."""
     images, labels = [], []
     for i in range(start, start + n):
         plane, *_ = handwriting.make_digit(999, i, "typed", style, i % 10)
-        images.append(handwriting.as_file(plane, style))
+        image = handwriting.as_file(plane, style)
+        images.append(np.ascontiguousarray(np.rot90(image)) if turned else image)
         labels.append(i % 10)
     return images, labels
 
@@ -176,12 +178,14 @@ def test_the_cli_labels_many_files_keeps_going_past_bad_ones_and_exports(runs_di
 
 
 def test_finetune_teaches_a_new_style_and_keeps_mnist(good_run, runs_dir):
-    images, labels = typed(60, style="dark-on-white")
+    # Typed digits upright were read 94% right before teaching in one CI run: too little
+    # room to show a gain on 18 held-back drawings. On their side, 6-17% -> 78-83% (two seeds).
+    images, labels = typed(60, turned=True)
     for image, label in zip(images, labels):
         collection.add_drawing(image, label)
     result, report = finetune(good_run, collection.list_drawings(), steps=120)
     assert report.method.startswith("held back")
-    assert report.drawings_after > report.drawings_before, report
+    assert report.drawings_before < 0.5 and report.drawings_after > report.drawings_before + 0.3, report
     assert report.mnist_after > report.mnist_before - 0.01, report
     assert len(result.history.step) == 120 and result.test.accuracy == report.mnist_after
 
