@@ -28,6 +28,12 @@ SCHEDULES = {
     "onecycle": "warm up for the first 20% of steps, then anneal to zero (fast convergence)",
     "cosine": "start at the learning rate and follow a cosine down to zero",
 }
+PRECISIONS = {
+    "float32": "every layer computes in float32",
+    # Keras' mixed precision: bfloat16 keeps float32's exponent range, so no loss scaling is needed.
+    "mixed_bfloat16": "layers compute in bfloat16 (fast on CPUs with AVX512_BF16 or AMX); the weights "
+    "and the softmax stay float32",
+}
 
 
 GROUPS = {  # the form's sections, in order: the knobs everyone sees, then three "advanced" columns
@@ -144,6 +150,13 @@ class TrainConfig:
         group="fitting",
     )
     optimizer: str = _knob("adam", choices=OPTIMIZERS, label="Optimizer", help="the update rule", group="fitting")
+    precision: str = _knob(
+        "float32",
+        choices=tuple(PRECISIONS),
+        label="Arithmetic precision",
+        help="float32, or mixed_bfloat16: the layers compute in bfloat16, the weights and the softmax stay float32",
+        group="fitting",
+    )
     augment: bool = _knob(
         True,
         label="Augment the training images",
@@ -314,7 +327,7 @@ class TrainConfig:
 
 # Knobs added after runs were first saved, with the value that means "not used": a saved run
 # whose config lacks one was trained without it (not with today's default).
-ADDED_LATER = {"shear": 0.0, "aspect": 0.0, "soften": 0.0, "typed": 0.0, "outliers": 0.0}
+ADDED_LATER = {"shear": 0.0, "aspect": 0.0, "soften": 0.0, "typed": 0.0, "outliers": 0.0, "precision": "float32"}
 
 
 class ConfigError(CnnError):

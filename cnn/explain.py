@@ -56,7 +56,8 @@ class Explainer:
             @tf.function(input_signature=[spec])
             def maps(x):
                 out = probe(x, training=False)
-                return out if isinstance(out, (list, tuple)) else [out]
+                # float32 for the pages, also from a model that computes in bfloat16
+                return [tf.cast(o, tf.float32) for o in (out if isinstance(out, (list, tuple)) else [out])]
         else:  # a model without convolutions (a plain dense network) has no maps to show
 
             def maps(x):

@@ -82,6 +82,10 @@ def layers(config: TrainConfig) -> list[Layer]:
 
 def build_model(config: TrainConfig) -> keras.Model:
     keras = runtime.keras()
+    # Each layer gets config.precision as its dtype policy (not keras' global policy, which
+    # would reach models that other threads build meanwhile), except the softmax: its
+    # probabilities, and the log of them in the loss, need float32's precision near 0 and 1.
+    policy = config.precision
     make = {
         "conv": lambda s: keras.layers.Conv2D(
             s.units,
@@ -90,14 +94,20 @@ def build_model(config: TrainConfig) -> keras.Model:
             use_bias=s.bias,
             activation="relu" if s.relu else None,
             name=s.name,
+            dtype=policy,
         ),
         # momentum .9 (not .99) so that runs of a few hundred steps end with usable running statistics
-        "norm": lambda s: keras.layers.BatchNormalization(momentum=0.9, name=s.name),
-        "relu": lambda s: keras.layers.ReLU(name=s.name),
-        "pool": lambda s: keras.layers.MaxPooling2D(2, name=s.name),
-        "dropout": lambda s: keras.layers.Dropout(s.rate, name=s.name),
-        "flatten": lambda s: keras.layers.Flatten(name=s.name),
-        "dense": lambda s: keras.layers.Dense(s.units, activation="relu" if s.relu else "softmax", name=s.name),
+        "norm": lambda s: keras.layers.BatchNormalization(momentum=0.9, name=s.name, dtype=policy),
+        "relu": lambda s: keras.layers.ReLU(name=s.name, dtype=policy),
+        "pool": lambda s: keras.layers.MaxPooling2D(2, name=s.name, dtype=policy),
+        "dropout": lambda s: keras.layers.Dropout(s.rate, name=s.name, dtype=policy),
+        "flatten": lambda s: keras.layers.Flatten(name=s.name, dtype=policy),
+        "dense": lambda s: keras.layers.Dense(
+            s.units,
+            activation="relu" if s.relu else "softmax",
+            name=s.name,
+            dtype=policy if s.relu else "float32",
+        ),
     }
     keras.utils.set_random_seed(config.seed)
     stack = [keras.Input((IMAGE_SIDE, IMAGE_SIDE, 1), name="image"), *(make[s.kind](s) for s in layers(config))]

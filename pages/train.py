@@ -19,6 +19,7 @@ from cnn.config import (
     ARCHITECTURES,
     DEFAULT_PRESET,
     GROUPS,
+    PRECISIONS,
     PRESETS,
     SCHEDULES,
     ConfigError,
@@ -43,7 +44,11 @@ from ui.text import md
 enter_app_frame()
 
 FORM_FIELDS = [name for group in GROUPS for name in knobs_in(group)]
-CHOICE_NOTES = {"architecture": ARCHITECTURES, "lr_schedule": SCHEDULES}  # a line under the picker
+CHOICE_NOTES = {
+    "architecture": ARCHITECTURES,
+    "lr_schedule": SCHEDULES,
+    "precision": PRECISIONS,
+}  # a line under the picker
 CUSTOM = "custom"
 SWEEP, NO_KNOB = "sweep:", "none"  # a sweep's runs carry "sweep:<knobs>:<id>" as their experiment
 OTHER_PROBLEMS = {"run_name": "Run name", "budget": "the time budget"}  # problems that are not a knob's

@@ -7,8 +7,10 @@ import pytest
 
 from cnn.config import ConfigError, TrainConfig
 from cnn.data import load_mnist
+from cnn.explain import Explainer
 from cnn.model import build_model, forward
 from cnn.records import History
+from cnn.store import load_model, save_run
 from cnn.train import SNAPSHOT_INTERVAL, evaluate, probabilities, split, train
 
 
@@ -170,3 +172,20 @@ def test_typed_digits_and_non_digits_are_swapped_into_batches():
     assert 0.1 < share < 0.3
     _, plain = to_float(x, y, TrainConfig(augment=False), typed, outliers)
     assert (plain.numpy() == y.numpy()).all()
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_with_float32_weights_and_softmax(tiny_config, tmp_path):
+    result = train(tiny_config.replace(precision="mixed_bfloat16"))
+    model = result.model
+    *hidden, softmax = model.layers
+    assert {layer.compute_dtype for layer in hidden} == {"bfloat16"} and softmax.compute_dtype == "float32"
+    assert {w.dtype for w in model.weights} == {"float32"}  # the optimizer updates float32 weights
+    assert result.test.accuracy > 0.6  # chance is 0.10
+
+    image = load_mnist().x_test[:1].astype(np.float32)[..., None] / 255
+    saved = load_model(save_run(result, "bf16", tmp_path))  # the policy is saved with the model
+    assert [layer.compute_dtype for layer in saved.layers] == [layer.compute_dtype for layer in model.layers]
+    p = forward(saved)(image).numpy()
+    assert p.dtype == np.float32 and p.sum() == pytest.approx(1.0, abs=1e-5)
+    # the pages draw the activations as float32, whatever the model computes in
+    assert {a.dtype for _, a in Explainer(saved).activations(image[0, ..., 0])} == {np.dtype(np.float32)}
