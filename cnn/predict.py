@@ -37,6 +37,12 @@ PARTS = 4  # this many separate marks (of PART_PX pixels or more) are not one di
 PART_PX = 4
 PART_SHARE = 0.2  # ... and at least this share of the biggest one (specks and noise are not marks)
 PART_LEVEL = 0.15  # ... of ink above this level (hairlines fade to ~0.3 in the 28x28)
+# Two or more marks that are all round and filled are dots: every digit has at least one
+# stroke. A part is a dot when it fills this share of its box (a disc fills 0.79, a bent
+# or slanted stroke far less) and its box is at most ROUND_ASPECT times longer than wide.
+# Measured on benchmarks/refusal_data.py's data: dots refused 88% -> 98%, no digit more.
+DOT_FILL = 0.55
+ROUND_ASPECT = 1.6
 HOLES = 3  # this many closed loops (of HOLE_PX pixels or more): no digit has more than two
 HOLE_PX = 2
 FLAT = 3.0  # a mark this many times wider than tall is a dash, not a digit
@@ -147,7 +153,7 @@ def expected_calibration_error(p: np.ndarray, right: np.ndarray, bins: int = 15)
 def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float = REFUSE_BELOW) -> str | None:
     """Why ``prepared`` is not a digit, or None when it may well be one. In order: a filled
     blob (a dot, a block: no digit's stroke is that thick), many separate marks (stripes,
-    dots), more closed loops than an 8 (a grid, a face), a flat dash, then the model
+    dots), a few marks that are all dots, more closed loops than an 8 (a grid, a face), a flat dash, then the model
     itself: no digit gets REFUSE_BELOW of its (calibrated) probability."""
     image = prepared.image
     solid = image > 0.5
@@ -155,10 +161,11 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
         solid = _eroded(solid)
     if solid.any():
         return "a filled blob or block, not a pen stroke"
-    sizes = _part_sizes(image > PART_LEVEL)
-    parts = int(np.sum(sizes >= max(PART_PX, PART_SHARE * sizes.max()))) if len(sizes) else 0
-    if parts >= PARTS:
-        return f"{parts} separate marks, not one digit"
+    marks = _marks(image > PART_LEVEL)
+    if len(marks) >= PARTS:
+        return f"{len(marks)} separate marks, not one digit"
+    if len(marks) >= 2 and all(_is_dot(*mark) for mark in marks):
+        return f"{len(marks)} dots, not a digit"
     holes = _holes(image > 0.35)
     if holes >= HOLES:
         return f"{holes} closed loops: no digit has more than two"
@@ -191,12 +198,26 @@ def _holes(mask: np.ndarray) -> int:
     return int(np.sum(sizes >= HOLE_PX)) - int(sizes[outside] >= HOLE_PX)
 
 
-def _part_sizes(mask: np.ndarray) -> np.ndarray:
-    """Pixel counts of the 8-connected parts of a boolean image."""
+def _marks(mask: np.ndarray) -> list[tuple[int, int, int]]:
+    """(pixels, height, width) of each mark: the 8-connected parts of a boolean image of at
+    least PART_PX pixels and PART_SHARE of the biggest (specks and noise are not marks)."""
     if not mask.any():
-        return np.zeros(0, np.int64)
-    _, starts, ends, comp = _strokes(mask)
-    return np.bincount(comp, weights=ends - starts).astype(np.int64)
+        return []
+    rows, starts, ends, comp = _strokes(mask)
+    n = int(comp.max()) + 1
+    pixels = np.bincount(comp, weights=ends - starts, minlength=n)
+    top, bottom = np.full(n, mask.shape[0]), np.zeros(n, np.int64)
+    left, right = np.full(n, mask.shape[1]), np.zeros(n, np.int64)
+    np.minimum.at(top, comp, rows)
+    np.maximum.at(bottom, comp, rows + 1)
+    np.minimum.at(left, comp, starts)
+    np.maximum.at(right, comp, ends)
+    keep = pixels >= max(PART_PX, PART_SHARE * pixels.max())
+    return [(int(pixels[c]), int(bottom[c] - top[c]), int(right[c] - left[c])) for c in np.flatnonzero(keep)]
+
+
+def _is_dot(pixels: int, height: int, width: int) -> bool:
+    return pixels >= DOT_FILL * height * width and max(height, width) <= ROUND_ASPECT * min(height, width)
 
 
 _models: OrderedDict[tuple, Classifier] = OrderedDict()

@@ -32,6 +32,8 @@ def canvas(draw) -> np.ndarray:
 NON_DIGITS = {
     "a filled disc": lambda d: d.ellipse([60, 60, 220, 200], fill=255),
     "one dot": lambda d: d.ellipse([120, 120, 140, 140], fill=255),
+    "two dots": lambda d: (d.ellipse([60, 60, 90, 90], fill=255), d.ellipse([150, 180, 170, 200], fill=255)),
+    "three dots": lambda d: [d.ellipse([x, y, x + 25, y + 25], fill=255) for x, y in ((40, 50), (150, 90), (90, 200))],
     "a filled square": lambda d: d.rectangle([50, 70, 230, 220], fill=255),
     "five stripes": lambda d: [d.line([(30, y), (250, y + 5)], fill=255, width=12) for y in range(40, 260, 50)],
     "a grid": lambda d: [
