@@ -251,10 +251,12 @@ class TrainConfig:
         slider=True,
         when=AUGMENTED,
     )
+    # 0.1 -> 0.2 -> 0.3: drawn non-digits refused 70 -> 75 -> 80%, MNIST 99.0 -> 99.0 -> 98.9%
+    # (benchmarks/drawn_accuracy.py --train-seeds 0 1 --set outliers=X, with the dots rule).
     outliers: float = _knob(
-        0.1,
+        0.2,
         0.0,
-        0.3,
+        0.5,
         label="Non-digits",
         help="share of training images swapped for drawn non-digits (letters, blobs, scribbles) that "
         "the model learns to give no digit (so that it can refuse them)",
