@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -105,22 +106,23 @@ def main(argv=None) -> None:
 
         result = train(TrainConfig())
         classifier = Classifier(result.model, result.config)
-    images, _, origin = digits(args.n)
-    reasons = Counter()
-    for image, where in zip(images, origin):
-        p = classifier.classify(image)
-        reasons[(where, "no digit found" if p is None else p.refused or "read")] += 1
-    print("digits (should be read):")
-    for (where, why), count in sorted(reasons.items()):
-        print(f"  {where:10} {why:60} {count}")
-    images, kinds = non_digits(args.n)
-    reasons = Counter()
-    for image, kind in zip(images, kinds):
-        p = classifier.classify(image)
-        reasons[(kind, "no digit found" if p is None else p.refused or "read")] += 1
-    print("non-digits (should be refused):")
-    for (kind, why), count in sorted(reasons.items()):
-        print(f"  {kind:10} {why:60} {count}")
+    for title, (images, tags) in (
+        ("digits (should be read)", digits(args.n)[::2]),
+        ("non-digits (should be refused)", non_digits(args.n)),
+    ):
+        reasons = Counter()
+        for image, tag in zip(images, tags):
+            reasons[(tag, reason(classifier.classify(image)))] += 1
+        print(f"{title}:")
+        for (tag, why), count in sorted(reasons.items()):
+            print(f"  {tag:10} {why:50} {count:4} ({count / tags.count(tag):.0%})")
+
+
+def reason(prediction) -> str:
+    """Why a picture was refused, its numbers left out ("3 dots" and "2 dots" are one reason)."""
+    if prediction is None:
+        return "no digit found"
+    return re.sub(r"\d+%?", "N", prediction.refused.split(" (")[0]) if prediction.refused else "read"
 
 
 if __name__ == "__main__":
