@@ -43,6 +43,8 @@ PART_LEVEL = 0.15  # ... of ink above this level (hairlines fade to ~0.3 in the 
 # Measured on benchmarks/refusal_data.py's data: dots refused 88% -> 98%, no digit more.
 DOT_FILL = 0.55
 ROUND_ASPECT = 1.6
+INSIDE = 2  # this many marks (of PART_PX pixels or more) inside the loop of the biggest: eyes in a face
+# (no digit has a mark inside its loop but a dotted zero, with one); 42% of faces, no digit
 HOLES = 3  # this many closed loops (of HOLE_PX pixels or more): no digit has more than two
 HOLE_PX = 2
 FLAT = 3.0  # a mark this many times wider than tall is a dash, not a digit
@@ -153,8 +155,9 @@ def expected_calibration_error(p: np.ndarray, right: np.ndarray, bins: int = 15)
 def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float = REFUSE_BELOW) -> str | None:
     """Why ``prepared`` is not a digit, or None when it may well be one. In order: a filled
     blob (a dot, a block: no digit's stroke is that thick), many separate marks (stripes,
-    dots), a few marks that are all dots, more closed loops than an 8 (a grid, a face), a flat dash, then the model
-    itself: no digit gets REFUSE_BELOW of its (calibrated) probability."""
+    dots), a few marks that are all dots, marks inside a loop (eyes in a face), more closed
+    loops than an 8 (a grid), a flat dash, then the model itself: no digit gets
+    REFUSE_BELOW of its (calibrated) probability."""
     image = prepared.image
     solid = image > 0.5
     for _ in range(SOLID_PX):
@@ -166,6 +169,9 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
         return f"{len(marks)} separate marks, not one digit"
     if len(marks) >= 2 and all(_is_dot(*mark) for mark in marks):
         return f"{len(marks)} dots, not a digit"
+    inside = _marks_inside_loop(image > PART_LEVEL)
+    if inside >= INSIDE:
+        return f"{inside} marks inside a loop, like a face"
     holes = _holes(image > 0.35)
     if holes >= HOLES:
         return f"{holes} closed loops: no digit has more than two"
@@ -196,6 +202,29 @@ def _holes(mask: np.ndarray) -> int:
     sizes = np.bincount(comp, weights=ends - starts)
     outside = comp[0]  # the padded border is one part
     return int(np.sum(sizes >= HOLE_PX)) - int(sizes[outside] >= HOLE_PX)
+
+
+def _parts(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The 8-connected parts of a boolean image: (labels, -1 for background; how many)."""
+    labels = np.full(mask.shape, -1)
+    if not mask.any():
+        return labels, 0
+    rows, starts, ends, comp = _strokes(mask)
+    for row, start, end, part in zip(rows.tolist(), starts.tolist(), ends.tolist(), comp.tolist()):
+        labels[row, start:end] = part
+    return labels, int(comp.max()) + 1
+
+
+def _marks_inside_loop(mask: np.ndarray) -> int:
+    """How many parts of PART_PX pixels or more lie wholly inside a closed loop of the biggest."""
+    labels, n = _parts(mask)
+    if n < 2:
+        return 0
+    sizes = np.bincount(labels[labels >= 0], minlength=n)
+    biggest = int(sizes.argmax())
+    outside, _ = _parts(np.pad(labels != biggest, 1, constant_values=True))
+    enclosed = (outside != outside[0, 0])[1:-1, 1:-1]  # not reachable from the border
+    return sum(1 for part in range(n) if part != biggest and sizes[part] >= PART_PX and enclosed[labels == part].all())
 
 
 def _marks(mask: np.ndarray) -> list[tuple[int, int, int]]:

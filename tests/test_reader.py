@@ -58,6 +58,18 @@ def test_non_digits_are_refused_with_a_reason(name, good_run):
         assert isinstance(prediction.refused, str) and len(prediction.refused) > 5
 
 
+def test_marks_inside_a_loop_are_a_face_but_one_mark_is_a_dotted_zero():
+    from cnn.predict import refusal
+
+    sure_zero = np.eye(10, dtype=np.float32)[0]  # the rules, not the model's doubt, must refuse
+    ring = lambda d: d.ellipse([60, 30, 220, 250], outline=255, width=14)  # noqa: E731
+    eye = lambda d, x: d.ellipse([x, 100, x + 24, 124], fill=255)  # noqa: E731
+    face = prepare(canvas(lambda d: (ring(d), eye(d, 95), eye(d, 160))))
+    dotted_zero = prepare(canvas(lambda d: (ring(d), eye(d, 128))))
+    assert "inside a loop" in refusal(face, sure_zero)
+    assert refusal(dotted_zero, sure_zero) is None
+
+
 @pytest.mark.parametrize(
     "image, reason",
     [
