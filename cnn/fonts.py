@@ -64,7 +64,15 @@ def _without_foot(glyph: np.ndarray) -> np.ndarray | None:
 @lru_cache(maxsize=1)
 def font_digits() -> tuple[np.ndarray, np.ndarray]:
     """(images (n, 28, 28) uint8, labels (n,) uint8): each digit in each font and weight,
-    prepared like a drawing. Empty arrays when the machine has no fonts."""
+    prepared like a drawing (kept on disk: ``cnn.banks``). Empty arrays when the machine
+    has no fonts."""
+    from cnn.banks import cached
+
+    bank = cached("typed-digits", _draw_font_digits, font_files())
+    return bank["images"], bank["labels"]
+
+
+def _draw_font_digits() -> dict[str, np.ndarray]:
     from cnn.preprocess import prepare
 
     images, labels = [], []
@@ -87,5 +95,5 @@ def font_digits() -> tuple[np.ndarray, np.ndarray]:
                         images.append(np.round(prepared.image * 255).astype(np.uint8))
                         labels.append(digit)
     if not images:
-        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
-    return np.stack(images), np.asarray(labels, np.uint8)
+        return {"images": np.zeros((0, 28, 28), np.uint8), "labels": np.zeros(0, np.uint8)}
+    return {"images": np.stack(images), "labels": np.asarray(labels, np.uint8)}

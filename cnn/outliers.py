@@ -151,7 +151,14 @@ RESTROKE = ("letter", "outline", "face")  # half of these are re-stroked like a 
 @lru_cache(maxsize=1)
 def outlier_images() -> np.ndarray:
     """(n, 28, 28) uint8: BANK non-digits (seed 0) prepared the MNIST way (empty ones and
-    the ones with no ink to prepare left out)."""
+    the ones with no ink to prepare left out); kept on disk (``cnn.banks``)."""
+    from cnn.banks import cached
+    from cnn.fonts import font_files
+
+    return cached("non-digits", _draw_outliers, font_files())["images"]
+
+
+def _draw_outliers() -> dict[str, np.ndarray]:
     from cnn.drawings import draw_digit
     from cnn.preprocess import prepare
 
@@ -172,4 +179,4 @@ def outlier_images() -> np.ndarray:
             if again is not None:
                 x = np.round(again.image * 255).astype(np.uint8)
         out.append(x)
-    return np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)
+    return {"images": np.stack(out) if out else np.zeros((0, 28, 28), np.uint8)}
