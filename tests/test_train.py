@@ -129,7 +129,10 @@ def test_probabilities_match_the_model_and_its_traced_graph_dies_with_it(tiny_re
     model = tiny_result[0].model
     images = load_mnist().x_test[:1500]  # more than one evaluation batch, the last one partial
     expected = np.asarray(model(images.astype(np.float32)[..., None] / 255.0, training=False))
-    np.testing.assert_allclose(probabilities(model, images), expected, atol=1e-5)
+    # bfloat16 keeps 8 bits of mantissa: the kernels oneDNN picks for other batch sizes round
+    # differently, a few thousandths apart; float32 agrees to the last digits.
+    bfloat16 = tiny_result[0].config.precision == "mixed_bfloat16"
+    np.testing.assert_allclose(probabilities(model, images), expected, atol=2e-2 if bfloat16 else 1e-5)
     assert forward(model) is forward(model), "traced once per model"
 
     other = build_model(tiny_result[0].config)
