@@ -90,3 +90,32 @@ def test_number_boxes_outline_each_digit_where_it_was_found_and_mark_the_unsure_
     assert sure.line.color == charts.HIGHLIGHT and sure.line.dash == "solid"
     assert unsure.line.color == charts.UNSURE and unsure.line.dash == "dash"
     assert [a.text for a in fig.layout.annotations] == ["1", "7?"]
+
+
+def test_probability_bars_show_the_ten_probabilities_with_the_answer_highlighted():
+    p = np.array([0.012, 0.004, 0.9, 0.02, 0, 0, 0.064, 0, 0, 0], np.float32)
+    fig = charts.probability_bars(p)
+    (bars,) = fig.data
+    assert bars.type == "bar" and list(bars.x) == [str(d) for d in range(10)]
+    np.testing.assert_allclose(bars.y, p)
+    assert list(bars.marker.color) == [charts.HIGHLIGHT if d == 2 else charts.INK for d in range(10)]
+    assert bars.text[:4] == ("1%", "", "90%", "2%"), "a label on each bar of 1% or more"
+    assert bars.textposition == "outside"
+    assert fig.layout.xaxis.type == "category", "every digit labelled"
+    assert fig.layout.yaxis.range == (0, 1.1) and fig.layout.yaxis.tickformat == ".0%"
+    assert fig.layout.yaxis.title.text == "probability"
+
+
+def test_digit_image_shows_each_pixel_as_a_square_the_right_way_up():
+    image = np.zeros((28, 28), np.float32)
+    image[3, 5] = 0.75
+    fig = charts.digit_image(image, height=160)
+    (pixels,) = fig.data
+    np.testing.assert_array_equal(pixels.z, image)
+    assert (pixels.zmin, pixels.zmax, pixels.showscale) == (0, 1.0, False)
+    assert fig.layout.yaxis.autorange == "reversed", "row 0 at the top"
+    assert fig.layout.yaxis.scaleanchor == "x", "square pixels"
+    assert not fig.layout.xaxis.showticklabels and not fig.layout.yaxis.showticklabels
+    assert fig.layout.height == 160 and fig.layout.title.text is None and fig.layout.margin.t == 0
+    titled = charts.digit_image(image, "2. Fitted")
+    assert titled.layout.title.text == "2. Fitted" and titled.layout.margin.t == 30
