@@ -253,14 +253,31 @@ _models: OrderedDict[tuple, Classifier] = OrderedDict()
 _models_lock = threading.Lock()
 
 
-def classifier_for(run: RunInfo) -> Classifier:
-    """The shared classifier for a saved run, loaded on first use (at most 8 kept)."""
+def _model_key(run: RunInfo) -> tuple[str, int, int]:
     stat = run.model_path.stat()
-    key = (str(run.path), stat.st_mtime_ns, stat.st_size)
+    return str(run.path), stat.st_mtime_ns, stat.st_size
+
+
+def loaded_classifier(run: RunInfo) -> Classifier | None:
+    """The shared classifier for a saved run if it is loaded already, else None (it is not
+    loaded here): a page shows "loading" only when ``classifier_for`` will take a while."""
+    return _loaded(_model_key(run))
+
+
+def _loaded(key: tuple) -> Classifier | None:
     with _models_lock:
         if key in _models:
             _models.move_to_end(key)
             return _models[key]
+    return None
+
+
+def classifier_for(run: RunInfo) -> Classifier:
+    """The shared classifier for a saved run, loaded on first use (at most 8 kept)."""
+    key = _model_key(run)
+    classifier = _loaded(key)
+    if classifier is not None:
+        return classifier
     classifier = Classifier(load_model(run), run)  # outside the lock: loading takes a while
     with _models_lock:
         classifier = _models.setdefault(key, classifier)

@@ -25,7 +25,7 @@ from cnn.finetune import MIN_DRAWINGS
 from cnn.imagefile import decode_image
 from cnn.jobs import TEACH, job_queue
 from cnn.number import NumberReading, read_number
-from cnn.predict import Prediction, classifier_for
+from cnn.predict import Prediction, classifier_for, loaded_classifier
 from cnn.preprocess import no_digit_reason
 from cnn.store import RunInfo, best_run, list_runs
 from ui import charts
@@ -520,8 +520,10 @@ def workbench(run: RunInfo | None, number_mode: bool) -> None:
         else:
             what = "number" if number_mode else "digit"
             try:
-                with st.spinner("Loading the model…"):
-                    classifier = classifier_for(run)
+                classifier = loaded_classifier(run)
+                if classifier is None:  # a spinner starts a thread: not on every stroke, only to load
+                    with st.spinner("Loading the model…"):
+                        classifier = classifier_for(run)
                 image = decode_image(upload.getvalue()) if source == PHOTO else drawing
                 if image is not None and number_mode:
                     reading = read_number(classifier, image)

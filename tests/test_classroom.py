@@ -15,7 +15,7 @@ from cnn import store
 from cnn.drawings import drawn_set
 from cnn.errors import CnnError
 from cnn.imagefile import decode_image
-from cnn.predict import classifier_for
+from cnn.predict import classifier_for, loaded_classifier
 
 
 def test_a_model_is_loaded_once_and_shared_by_every_thread(good_run):
@@ -55,10 +55,13 @@ def test_concurrent_classification_gives_the_same_answers_as_one_at_a_time(good_
 
 def test_a_replaced_model_file_is_reloaded(good_run, tiny_result, runs_dir):
     before = classifier_for(good_run)
+    assert loaded_classifier(good_run) is before
     other = store.save_run(tiny_result[0], "other", runs_dir)
     shutil.copyfile(other.model_path, good_run.model_path)  # the run's file changed on disk
-    after = classifier_for(store.get_run(good_run.id, runs_dir))
-    assert after is not before
+    replaced = store.get_run(good_run.id, runs_dir)
+    assert loaded_classifier(replaced) is None, "not loaded yet, and not loaded by asking"
+    after = classifier_for(replaced)
+    assert after is not before and loaded_classifier(replaced) is after
 
 
 def _digit_file(fmt: str, mode: str = "L") -> bytes:
