@@ -112,6 +112,7 @@ def test_digit_image_shows_each_pixel_as_a_square_the_right_way_up():
     fig = charts.digit_image(image, height=160)
     (pixels,) = fig.data
     np.testing.assert_array_equal(pixels.z, image)
+    assert pixels.z.dtype == np.float32, "sent after every stroke: float64 would be twice the bytes"
     assert (pixels.zmin, pixels.zmax, pixels.showscale) == (0, 1.0, False)
     assert fig.layout.yaxis.autorange == "reversed", "row 0 at the top"
     assert fig.layout.yaxis.scaleanchor == "x", "square pixels"

@@ -162,7 +162,7 @@ def digit_image(
     validates it in ~0.5 ms, where its ``update_*`` path took ~3.3 ms."""
     pixels = {
         "type": "heatmap",
-        "z": np.asarray(image, float),
+        "z": np.asarray(image, np.float32),  # half the bytes of float64, the same picture
         "colorscale": colorscale,
         "zmin": 0 if zmax else None,
         "zmax": zmax,
