@@ -120,3 +120,11 @@ def test_digit_image_shows_each_pixel_as_a_square_the_right_way_up():
     assert fig.layout.height == 160 and fig.layout.title.text is None and fig.layout.margin.t == 0
     titled = charts.digit_image(image, "2. Fitted")
     assert titled.layout.title.text == "2. Fitted" and titled.layout.margin.t == 30
+
+
+def test_the_charts_redrawn_after_every_stroke_carry_no_template():
+    """Plotly's default template (Streamlit's placeholder colours) would add ~7 KB to each,
+    copied, hashed and sent after every stroke; these charts set every colour themselves."""
+    for fig in (charts.probability_bars(np.full(10, 0.1)), charts.digit_image(np.zeros((28, 28)))):
+        assert fig.layout.template.layout.to_plotly_json() == {}
+        assert len(fig.to_json()) < 6000
