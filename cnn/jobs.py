@@ -76,6 +76,9 @@ DB_FILE, PENDING_DIR, WORKER_LOG = "jobs.db", ".pending-models", "jobs-worker.lo
 HEARTBEAT = 1.0  # seconds between a worker's heartbeats
 STALE_AFTER = 30.0  # a worker silent this long is gone (a live one beats every second)
 MAINTAIN_EVERY = 1.0  # seconds between a web process's checks for dead workers
+# A trainer yields the CPU to the web processes: a stroke's rerun is a few ms of work that
+# must not wait behind a training step holding both cores. Training loses only what pages use.
+WORKER_NICENESS = 10
 RESPAWN_AFTER = 10.0  # seconds before a web process starts workers again (one that cannot start: no storm)
 HISTORY_CACHE = 64  # jobs whose history a web process keeps parsed
 HOST = socket.gethostname()
@@ -894,6 +897,7 @@ def stop_workers(db_path: Path, timeout: float = 60.0) -> None:
 def run_worker(db_path: Path, slots: int = 1, idle_exit: float = 300.0) -> int:
     """``python -m cnn worker``: train queued jobs until idle for ``idle_exit`` s (or SIGTERM)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s %(message)s")
+    os.nice(WORKER_NICENESS)
     worker = Worker(db_path, slots)
     if not worker.claim_slot():
         log.info("all %d trainer slots of %s are taken; leaving", slots, db_path)

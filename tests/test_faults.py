@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,6 +164,9 @@ def test_a_crashed_worker_fails_its_job_clearly_and_the_queue_goes_on(queue, run
     after = queue.submit("iris", SHORT)
     wait_for(queue, doomed, training, "ivan", "iris")
     (pid,) = worker_pids(queue)
+    # The trainer yields the CPU to page reruns (field 19 of /proc/PID/stat is the niceness).
+    niceness = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert niceness >= min(os.nice(0) + jobs.WORKER_NICENESS, 19)
     os.kill(pid, signal.SIGKILL)  # out of memory, say
     doomed = wait_for(queue, doomed, ended, "ivan", "iris")
     assert doomed.state == FAILED and "trainer process stopped unexpectedly" in doomed.error
