@@ -451,6 +451,13 @@ PRESETS: dict[str, TrainConfig] = {
         precision="float32",
         outliers=0.1,
     ),
+    # The record (issue 15: >= 99.6% in <= 3 minutes): three conv blocks (32, 64, 128 filters)
+    # with batch-norm, 256 dense units, 10 epochs in bfloat16; no typed digits or non-digits, to
+    # spend every image on MNIST. Seeds 0-2: 99.65 / 99.59 / 99.63% in 170 / 160 / 156 s of
+    # training with another job on the machine (12 epochs: 99.66% in 213 s, seed 1).
+    "best accuracy": TrainConfig(
+        filters=32, conv_blocks=3, batch_norm=True, dense_units=256, epochs=10, typed=0.0, outliers=0.0
+    ),
     # The seed tutorial: no pooling, no dropout, adam at its default rate, keras' default batch of 32.
     "seed tutorial": TrainConfig(
         architecture="tutorial",

@@ -84,6 +84,9 @@ def test_presets_match_the_classic_tutorials():
     best = PRESETS["best reader"]
     assert best.filters > TrainConfig().filters and best.epochs > TrainConfig().epochs
     assert preset_of(best) == "best reader"
+    record = PRESETS["best accuracy"]
+    assert (record.conv_blocks, record.batch_norm, record.outliers) == (3, True, 0.0)
+    assert preset_of(record) == "best accuracy"
     assert preset_of(TrainConfig(epochs=7)) is None
 
 
