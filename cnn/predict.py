@@ -164,12 +164,13 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
         solid = _eroded(solid)
     if solid.any():
         return "a filled blob or block, not a pen stroke"
-    marks = _marks(image > PART_LEVEL)
+    labels, n = _parts(image > PART_LEVEL)
+    marks = _marks(labels, n)
     if len(marks) >= PARTS:
         return f"{len(marks)} separate marks, not one digit"
     if len(marks) >= 2 and all(_is_dot(*mark) for mark in marks):
         return f"{len(marks)} dots, not a digit"
-    inside = _marks_inside_loop(image > PART_LEVEL)
+    inside = _marks_inside_loop(labels, n)
     if inside >= INSIDE:
         return f"{inside} marks inside a loop, like a face"
     holes = _holes(image > 0.35)
@@ -215,9 +216,9 @@ def _parts(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, int(comp.max()) + 1
 
 
-def _marks_inside_loop(mask: np.ndarray) -> int:
-    """How many parts of PART_PX pixels or more lie wholly inside a closed loop of the biggest."""
-    labels, n = _parts(mask)
+def _marks_inside_loop(labels: np.ndarray, n: int) -> int:
+    """How many parts (``_parts``) of PART_PX pixels or more lie wholly inside a closed loop
+    of the biggest."""
     if n < 2:
         return 0
     sizes = np.bincount(labels[labels >= 0], minlength=n)
@@ -227,22 +228,15 @@ def _marks_inside_loop(mask: np.ndarray) -> int:
     return sum(1 for part in range(n) if part != biggest and sizes[part] >= PART_PX and enclosed[labels == part].all())
 
 
-def _marks(mask: np.ndarray) -> list[tuple[int, int, int]]:
-    """(pixels, height, width) of each mark: the 8-connected parts of a boolean image of at
-    least PART_PX pixels and PART_SHARE of the biggest (specks and noise are not marks)."""
-    if not mask.any():
-        return []
-    rows, starts, ends, comp = _strokes(mask)
-    n = int(comp.max()) + 1
-    pixels = np.bincount(comp, weights=ends - starts, minlength=n)
-    top, bottom = np.full(n, mask.shape[0]), np.zeros(n, np.int64)
-    left, right = np.full(n, mask.shape[1]), np.zeros(n, np.int64)
-    np.minimum.at(top, comp, rows)
-    np.maximum.at(bottom, comp, rows + 1)
-    np.minimum.at(left, comp, starts)
-    np.maximum.at(right, comp, ends)
-    keep = pixels >= max(PART_PX, PART_SHARE * pixels.max())
-    return [(int(pixels[c]), int(bottom[c] - top[c]), int(right[c] - left[c])) for c in np.flatnonzero(keep)]
+def _marks(labels: np.ndarray, n: int) -> list[tuple[int, int, int]]:
+    """(pixels, height, width) of each mark: the parts (``_parts``) of at least PART_PX
+    pixels and PART_SHARE of the biggest (specks and noise are not marks)."""
+    marks = []
+    for part in range(n):
+        rows, cols = np.nonzero(labels == part)
+        marks.append((len(rows), int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)))
+    biggest = max((pixels for pixels, _, _ in marks), default=0)
+    return [mark for mark in marks if mark[0] >= max(PART_PX, PART_SHARE * biggest)]
 
 
 def _is_dot(pixels: int, height: int, width: int) -> bool:
