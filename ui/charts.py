@@ -253,17 +253,17 @@ def ink_with_box(ink: np.ndarray, box: tuple[int, int, int, int], title: str = "
     ``box`` is (top, left, bottom, right) in input pixels, bottom/right exclusive."""
     small, fy, fx = _shrunk(np.asarray(ink, np.float32), max_side)
     fig = digit_image(small, title)
-    top, left, bottom, right = box
-    # Input pixel edge u lands at u / f - 0.5 in the shown image (shown pixel m spans m +- 0.5).
-    fig.add_shape(
-        type="rect",
-        x0=left / fx - 0.5,
-        x1=right / fx - 0.5,
-        y0=top / fy - 0.5,
-        y1=bottom / fy - 0.5,
-        line={"color": HIGHLIGHT, "width": 2},
-    )
+    _outline(fig, box, fy, fx, {"color": HIGHLIGHT, "width": 2})
     return fig
+
+
+def _outline(fig: go.Figure, box: tuple[int, int, int, int], fy: float, fx: float, line: dict) -> None:
+    """A rectangle around ``box`` (input pixels) on an image shown shrunk by ``fy``, ``fx``:
+    input pixel edge u lands at u / f - 0.5 (shown pixel m spans m +- 0.5)."""
+    top, left, bottom, right = box
+    fig.add_shape(
+        type="rect", x0=left / fx - 0.5, x1=right / fx - 0.5, y0=top / fy - 0.5, y1=bottom / fy - 0.5, line=line
+    )
 
 
 UNSURE = "#d19a00"  # a digit the model is not sure about
@@ -286,13 +286,8 @@ def number_boxes(
     fig = digit_image(small, height=height)
     for (top, left, bottom, right), digit, doubt in zip(boxes, digits, unsure):
         colour = UNSURE if doubt else HIGHLIGHT
-        fig.add_shape(
-            type="rect",
-            x0=left / fx - 0.5,
-            x1=right / fx - 0.5,
-            y0=top / fy - 0.5,
-            y1=bottom / fy - 0.5,
-            line={"color": colour, "width": 2, "dash": "dash" if doubt else "solid"},
+        _outline(
+            fig, (top, left, bottom, right), fy, fx, {"color": colour, "width": 2, "dash": "dash" if doubt else "solid"}
         )
         fig.add_annotation(
             x=(left + right) / 2 / fx - 0.5,
