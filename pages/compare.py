@@ -339,23 +339,17 @@ def manage(runs: list[RunInfo], class_id: str | None, reading: dict[str, dict[st
     mark_col, download_col, delete_col = st.columns(3)
     if not is_teacher():
         mark_col.caption("The teacher chooses the class model.")
-    elif run.id == class_id:
-        mark_col.button(
-            "Unmark",
-            key="class_model",
-            on_click=_mark,
-            args=(None,),
-            width="stretch",
-            help="This is the class model; unmark it and the Draw page starts with the most accurate run.",
-        )
     else:
+        marked = run.id == class_id
         mark_col.button(
-            "Make this the class model",
+            "Unmark" if marked else "Make this the class model",
             key="class_model",
             on_click=_mark,
-            args=(run.id,),
+            args=(None if marked else run.id,),
             width="stretch",
-            help="The Draw page starts with the class model, for everyone.",
+            help="This is the class model; unmark it and the Draw page starts with the most accurate run."
+            if marked
+            else "The Draw page starts with the class model, for everyone.",
         )
     download_col.download_button(
         "Download (.zip)",
