@@ -43,8 +43,9 @@ PART_LEVEL = 0.15  # ... of ink above this level (hairlines fade to ~0.3 in the 
 # Measured on benchmarks/refusal_data.py's data: dots refused 88% -> 98%, no digit more.
 DOT_FILL = 0.55
 ROUND_ASPECT = 1.6
-INSIDE = 2  # this many marks (of PART_PX pixels or more) inside the loop of the biggest: eyes in a face
+INSIDE = 2  # this many marks (of INSIDE_PX pixels or more) inside the loop of the biggest: eyes in a face
 # (no digit has a mark inside its loop but a dotted zero, with one); 42% of faces, no digit
+INSIDE_PX = 2  # a small face's eyes are 2-3 px in the 28x28, under PART_PX; specks were dropped before
 HOLES = 3  # this many closed loops (of HOLE_PX pixels or more): no digit has more than two
 HOLE_PX = 2
 FLAT = 3.0  # a mark this many times wider than tall is a dash, not a digit
@@ -217,15 +218,17 @@ def _parts(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _marks_inside_loop(labels: np.ndarray, n: int) -> int:
-    """How many parts (``_parts``) of PART_PX pixels or more lie wholly inside a closed loop
-    of the biggest."""
+    """How many parts (``_parts``) of INSIDE_PX pixels or more lie wholly inside a closed
+    loop of the biggest."""
     if n < 2:
         return 0
     sizes = np.bincount(labels[labels >= 0], minlength=n)
     biggest = int(sizes.argmax())
     outside, _ = _parts(np.pad(labels != biggest, 1, constant_values=True))
     enclosed = (outside != outside[0, 0])[1:-1, 1:-1]  # not reachable from the border
-    return sum(1 for part in range(n) if part != biggest and sizes[part] >= PART_PX and enclosed[labels == part].all())
+    return sum(
+        1 for part in range(n) if part != biggest and sizes[part] >= INSIDE_PX and enclosed[labels == part].all()
+    )
 
 
 def _marks(labels: np.ndarray, n: int) -> list[tuple[int, int, int]]:

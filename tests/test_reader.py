@@ -63,10 +63,13 @@ def test_marks_inside_a_loop_are_a_face_but_one_mark_is_a_dotted_zero():
 
     sure_zero = np.eye(10, dtype=np.float32)[0]  # the rules, not the model's doubt, must refuse
     ring = lambda d: d.ellipse([60, 30, 220, 250], outline=255, width=14)  # noqa: E731
-    eye = lambda d, x: d.ellipse([x, 100, x + 24, 124], fill=255)  # noqa: E731
+    eye = lambda d, x, size=24: d.ellipse([x, 100, x + size, 100 + size], fill=255)  # noqa: E731
     face = prepare(canvas(lambda d: (ring(d), eye(d, 95), eye(d, 160))))
+    # Eyes a tenth of the face across are 2-3 pixels in the 28x28, smaller than a mark counts.
+    small_eyes = prepare(canvas(lambda d: (ring(d), eye(d, 95, 14), eye(d, 160, 14))))
     dotted_zero = prepare(canvas(lambda d: (ring(d), eye(d, 128))))
     assert "inside a loop" in refusal(face, sure_zero)
+    assert "inside a loop" in refusal(small_eyes, sure_zero)
     assert refusal(dotted_zero, sure_zero) is None
 
 
