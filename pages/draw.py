@@ -211,7 +211,7 @@ def _teach(run: RunInfo, drawings: int) -> None:
 
 def teach_button(run: RunInfo) -> None:
     """'Teach the model': fine-tune this run on MNIST plus the class's drawings, as a job."""
-    drawings = len(collection.list_drawings())
+    drawings = collection.count()
     if drawings < MIN_DRAWINGS:
         st.caption(
             f"The class has labelled {drawings} drawing{'s' * (drawings != 1)}; with {MIN_DRAWINGS} or more, "

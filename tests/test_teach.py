@@ -141,6 +141,19 @@ def test_a_crash_mid_write_leaves_every_saved_drawing_readable(runs_dir):
     assert all(d.label == 3 for d in drawings)
 
 
+def test_the_count_is_the_drawing_files_without_reading_them(runs_dir):
+    """What the Draw page shows after every stroke: each labelled drawing, a damaged file too
+    (the Drawings page names those), never a write's hidden leftover."""
+    assert collection.count() == 0, "no folder yet"
+    images, labels = typed(3)
+    for image, label in zip(images, labels):
+        collection.add_drawing(image, label)
+    (runs_dir / "drawings" / "broken.npz").write_bytes(b"not a zip")
+    (runs_dir / "drawings" / ".tmp-half.npz").write_bytes(b"")
+    assert collection.count() == 4 and len(collection.list_drawings()) == 3
+    assert collection.damaged() == ["broken.npz"]
+
+
 def test_export_round_trip_in_mnists_layout(runs_dir, tmp_path):
     images, labels = typed(12)
     for image, label in zip(images, labels):
