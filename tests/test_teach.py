@@ -191,14 +191,15 @@ def test_the_cli_labels_many_files_keeps_going_past_bad_ones_and_exports(runs_di
 
 
 def test_finetune_teaches_a_new_style_and_keeps_mnist(good_run, runs_dir):
-    # Typed digits upright were read 94% right before teaching in one CI run: too little
-    # room to show a gain on 18 held-back drawings. On their side, 6-17% -> 78-83% (two seeds).
-    images, labels = typed(60, turned=True)
+    # Typed digits upright were read 94% right before teaching in one CI run: too little room
+    # to show a gain. On their side, with 36 held back (18 gave gains of 0.17-0.44 over five
+    # runs, too coarse), four runs went 17-25% -> 64-94%, gains of 0.47-0.69.
+    images, labels = typed(120, turned=True)
     for image, label in zip(images, labels):
         collection.add_drawing(image, label)
     result, report = finetune(good_run, collection.list_drawings(), steps=120)
-    assert report.method.startswith("held back")
-    assert report.drawings_before < 0.5 and report.drawings_after > report.drawings_before + 0.3, report
+    assert report.method == "held back 30%, 36 drawings"
+    assert report.drawings_before < 0.5 and report.drawings_after > report.drawings_before + 0.25, report
     assert report.mnist_after > report.mnist_before - 0.01, report
     assert len(result.history.step) == 120 and result.test.accuracy == report.mnist_after
 
