@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -121,26 +120,26 @@ def pick_model() -> RunInfo | None:
     return run
 
 
-def read_drawing(canvas) -> tuple[object | None, str | None]:
-    """The canvas's drawing as an RGBA array, None while blank; or an error message."""
+def read_drawing(canvas) -> tuple[bytes | None, object | None, str | None]:
+    """The canvas's drawing: its PNG bytes and RGBA array, None while blank; or an error message."""
     unreadable = "The canvas sent a drawing that could not be read. Press Clear and draw again."
     try:
         data = canvas.image_bytes
     except (ValueError, TypeError, AttributeError):  # not a base64 data URL
-        return None, unreadable
+        return None, None, unreadable
     state.canvas_seen = data
     if data is None or data == state.get("canvas_cleared"):
-        return None, None
+        return None, None, None
     state.canvas_cleared = None  # a new drawing: the cleared one cannot come back
     if isinstance(canvas.json_data, dict) and canvas.json_data.get("objects") == []:
-        return None, None  # cleared, reset or every stroke undone
+        return None, None, None  # cleared, reset or every stroke undone
     try:
         drawing = decode_image(data)
     except CnnError:
-        return None, unreadable
+        return None, None, unreadable
     if drawing.ndim == 3 and drawing.shape[2] == 4 and not drawing[:, :, 3].any():
-        return None, None  # nothing drawn
-    return drawing, None
+        return None, None, None  # nothing drawn
+    return data, drawing, None
 
 
 def upload_error(upload) -> str | None:
@@ -177,14 +176,14 @@ def show_prediction(prediction: Prediction) -> None:
     st.plotly_chart(charts.probability_bars(prediction.probabilities), key="bars", config=NO_CHART_BAR)
 
 
-def _label(image, digit: int, prediction: Prediction, run_id: str, fingerprint: str) -> None:
+def _label(encoded: bytes, digit: int, predicted: tuple[int, float], run_id: str, fingerprint: str) -> None:
     try:
         collection.add_drawing(
-            image,
+            decode_image(encoded),
             digit,
             run=run_id,
-            predicted=prediction.digit,
-            confidence=prediction.confidence,
+            predicted=predicted[0],
+            confidence=predicted[1],
             owner=owner(),
             owner_name=nickname(),
         )
@@ -195,9 +194,9 @@ def _label(image, digit: int, prediction: Prediction, run_id: str, fingerprint: 
     state.label_nonce = state.get("label_nonce", 0) + 1  # a fresh "No, it's a" row next time
 
 
-def _corrected(key: str, image, prediction: Prediction, run_id: str, fingerprint: str) -> None:
+def _corrected(key: str, encoded: bytes, predicted: tuple[int, float], run_id: str, fingerprint: str) -> None:
     if state[key] is not None:
-        _label(image, state[key], prediction, run_id, fingerprint)
+        _label(encoded, state[key], predicted, run_id, fingerprint)
 
 
 def _teach(run: RunInfo, drawings: int) -> None:
@@ -229,9 +228,15 @@ def teach_button(run: RunInfo) -> None:
     )
 
 
-def label_it(image, prediction: Prediction, run: RunInfo) -> None:
-    """'That's right' or 'No, it's a ...': the drawing joins the class's drawings, to teach the model."""
-    fingerprint = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+def label_it(encoded: bytes, prediction: Prediction, run: RunInfo) -> None:
+    """'That's right' or 'No, it's a ...': the drawing (``encoded``: the file the browser sent)
+    joins the class's drawings, to teach the model.
+
+    The buttons' arguments stay in the session's state, and Streamlit keeps the state of up to
+    128 closed tabs for a reconnect: so they carry the few KB the browser sent and the answer,
+    not the decoded drawing and its preparation steps (0.6 MB a tab for a canvas)."""
+    fingerprint = hashlib.sha1(encoded).hexdigest()
+    predicted = (prediction.digit, prediction.confidence)
     if "label_error" in state:
         st.error(state.pop("label_error"))
     if state.get("labelled", (None,))[0] == fingerprint:
@@ -245,7 +250,7 @@ def label_it(image, prediction: Prediction, run: RunInfo) -> None:
         "✓ That's right",
         key="label_right",
         on_click=_label,
-        args=(image, prediction.digit, prediction, run.id, fingerprint),
+        args=(encoded, prediction.digit, predicted, run.id, fingerprint),
         help="Saves this drawing, with its label, in the class's drawings",
     )
     others = [d for d in range(10) if d != prediction.digit]
@@ -255,7 +260,7 @@ def label_it(image, prediction: Prediction, run: RunInfo) -> None:
         others,
         key=key,
         on_change=_corrected,
-        args=(key, image, prediction, run.id, fingerprint),
+        args=(key, encoded, predicted, run.id, fingerprint),
         help="The right digit: saves this drawing, with that label, in the class's drawings",
     )
 
@@ -493,7 +498,7 @@ def workbench(run: RunInfo | None, number_mode: bool) -> None:
             key="number_canvas" if number_mode else "canvas",
             on_change=_drawn,
         )
-        drawing, drawing_error = read_drawing(canvas)
+        drawn, drawing, drawing_error = read_drawing(canvas)
         st.button("Clear", key="clear", on_click=_clear)
         if drawing_error:
             st.error(drawing_error)
@@ -524,7 +529,11 @@ def workbench(run: RunInfo | None, number_mode: bool) -> None:
                 if classifier is None:  # a spinner starts a thread: not on every stroke, only to load
                     with st.spinner("Loading the model…"):
                         classifier = classifier_for(run)
-                image = decode_image(upload.getvalue()) if source == PHOTO else drawing
+                if source == PHOTO:
+                    encoded = upload.getvalue()
+                    image = decode_image(encoded)
+                else:
+                    encoded, image = drawn, drawing
                 if image is not None and number_mode:
                     reading = read_number(classifier, image)
                 elif image is not None:
@@ -560,7 +569,7 @@ def workbench(run: RunInfo | None, number_mode: bool) -> None:
                         show_reading(reading)
                     else:
                         show_prediction(prediction)
-                        label_it(image, prediction, run)
+                        label_it(encoded, prediction, run)
                         teach_button(run)
 
     if prediction is not None and st.toggle(
