@@ -273,6 +273,33 @@ def test_labelling_from_the_draw_page_and_the_collection_page(good_run, runs_dir
     assert collection.list_drawings() == []
 
 
+def test_that_s_right_saves_the_drawing_the_canvas_sent_once(good_run, runs_dir):
+    # The buttons keep the bytes the browser sent, not the decoded drawing (issue 10's memory),
+    # and decode them on the click: what is saved must be that drawing, once.
+    import base64
+    import io
+
+    from streamlit.testing.v1 import AppTest
+
+    (image,), _ = typed(1, start=4)
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((280, 280)).save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/draw.py").run()
+    at.session_state["canvas"] = {"drawing": {"raw": {"objects": [{"type": "Path"}]}, "data": url}}
+    at.run()
+    answer = int(at.header[0].value.split(":")[1].split()[0])
+    at.button(key="label_right").click().run()
+    assert not at.exception, at.exception
+    (saved,) = collection.list_drawings()
+    assert saved.label == saved.predicted == answer and saved.run == good_run.id
+    assert np.array_equal(saved.original(), np.asarray(Image.open(io.BytesIO(buffer.getvalue()))))
+    # The same drawing, labelled: the buttons give way to a note, so it cannot be saved twice.
+    assert any("Saved in the class's drawings as a" in m.value for m in at.success)
+    assert not [b for b in at.button if b.key == "label_right"]
+
+
 def test_teach_the_model_from_the_draw_page_runs_as_a_job_and_reports_before_and_after(
     good_run, runs_dir, tmp_path, monkeypatch
 ):
