@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import signal
@@ -33,6 +35,13 @@ def typed(n: int, start: int = 0, style: str = "rgba", turned: bool = False) -> 
         images.append(np.ascontiguousarray(np.rot90(image)) if turned else image)
         labels.append(i % 10)
     return images, labels
+
+
+def canvas_png(image: np.ndarray) -> tuple[bytes, str]:
+    """``image`` as the 280x280 canvas sends it: (PNG bytes, their data URL)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((280, 280)).save(buffer, format="PNG")
+    return buffer.getvalue(), "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def cli(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -236,17 +245,12 @@ def test_compare_shows_each_runs_accuracy_on_drawn_digits_and_on_the_class_drawi
 
 
 def test_labelling_from_the_draw_page_and_the_collection_page(good_run, runs_dir):
-    import base64
-    import io
-
     from streamlit.testing.v1 import AppTest
 
     from cnn.classroom import owner_key
 
     (image,), _ = typed(1, start=3)  # a 3
-    buffer = io.BytesIO()
-    Image.fromarray(image).resize((280, 280)).save(buffer, format="PNG")
-    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    _, url = canvas_png(image)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.query_params["me"] = "labeller-token-0123456789"
     at.run()
@@ -276,15 +280,10 @@ def test_labelling_from_the_draw_page_and_the_collection_page(good_run, runs_dir
 def test_that_s_right_saves_the_drawing_the_canvas_sent_once(good_run, runs_dir):
     # The buttons keep the bytes the browser sent, not the decoded drawing (issue 10's memory),
     # and decode them on the click: what is saved must be that drawing, once.
-    import base64
-    import io
-
     from streamlit.testing.v1 import AppTest
 
     (image,), _ = typed(1, start=4)
-    buffer = io.BytesIO()
-    Image.fromarray(image).resize((280, 280)).save(buffer, format="PNG")
-    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    png, url = canvas_png(image)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
     at.switch_page("pages/draw.py").run()
     at.session_state["canvas"] = {"drawing": {"raw": {"objects": [{"type": "Path"}]}, "data": url}}
@@ -294,7 +293,7 @@ def test_that_s_right_saves_the_drawing_the_canvas_sent_once(good_run, runs_dir)
     assert not at.exception, at.exception
     (saved,) = collection.list_drawings()
     assert saved.label == saved.predicted == answer and saved.run == good_run.id
-    assert np.array_equal(saved.original(), np.asarray(Image.open(io.BytesIO(buffer.getvalue()))))
+    assert np.array_equal(saved.original(), np.asarray(Image.open(io.BytesIO(png))))
     # The same drawing, labelled: the buttons give way to a note, so it cannot be saved twice.
     assert any("Saved in the class's drawings as a" in m.value for m in at.success)
     assert not [b for b in at.button if b.key == "label_right"]
@@ -303,9 +302,6 @@ def test_that_s_right_saves_the_drawing_the_canvas_sent_once(good_run, runs_dir)
 def test_teach_the_model_from_the_draw_page_runs_as_a_job_and_reports_before_and_after(
     good_run, runs_dir, tmp_path, monkeypatch
 ):
-    import base64
-    import io
-
     from streamlit.testing.v1 import AppTest
 
     from cnn import jobs
@@ -314,9 +310,7 @@ def test_teach_the_model_from_the_draw_page_runs_as_a_job_and_reports_before_and
     images, labels = typed(12)
     for image, label in zip(images, labels):
         collection.add_drawing(image, label)
-    buffer = io.BytesIO()
-    Image.fromarray(images[0]).resize((280, 280)).save(buffer, format="PNG")
-    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    _, url = canvas_png(images[0])
     at = AppTest.from_file(str(ROOT / "pages" / "draw.py"), default_timeout=180)
     at.session_state["canvas"] = {"drawing": {"raw": {"objects": [{"type": "Path"}]}, "data": url}}
     at.run()
