@@ -305,11 +305,10 @@ def number_boxes(
     ``boxes`` are (top, left, bottom, right) in input pixels, bottom/right exclusive."""
     small, fy, fx = _shrunk(np.asarray(ink, np.float32), max_side)
     fig = digit_image(small, height=height)
-    for (top, left, bottom, right), digit, doubt in zip(boxes, digits, unsure):
+    for box, digit, doubt in zip(boxes, digits, unsure):
+        top, left, _, right = box
         colour = UNSURE if doubt else HIGHLIGHT
-        _outline(
-            fig, (top, left, bottom, right), fy, fx, {"color": colour, "width": 2, "dash": "dash" if doubt else "solid"}
-        )
+        _outline(fig, box, fy, fx, {"color": colour, "width": 2, "dash": "dash" if doubt else "solid"})
         fig.add_annotation(
             x=(left + right) / 2 / fx - 0.5,
             y=top / fy - 0.5,
