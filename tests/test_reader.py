@@ -68,8 +68,20 @@ def test_marks_inside_a_loop_are_a_face_but_one_mark_is_a_dotted_zero():
     # Eyes a tenth of the face across are 2-3 pixels in the 28x28, smaller than a mark counts.
     small_eyes = prepare(canvas(lambda d: (ring(d), eye(d, 95, 14), eye(d, 160, 14))))
     dotted_zero = prepare(canvas(lambda d: (ring(d), eye(d, 128))))
+    # A narrow face fits into 11x20 pixels, where its eyes run into its outline and mouth.
+    narrow = prepare(
+        canvas(
+            lambda d: (
+                d.ellipse([80, 30, 200, 250], outline=255, width=14),
+                eye(d, 109, 14),
+                eye(d, 157, 14),
+                d.arc([104, 110, 176, 200], 20, 160, fill=255, width=14),
+            )
+        )
+    )
     assert "inside a loop" in refusal(face, sure_zero)
     assert "inside a loop" in refusal(small_eyes, sure_zero)
+    assert "inside a loop" in refusal(narrow, sure_zero)
     assert refusal(dotted_zero, sure_zero) is None
 
 
