@@ -1,12 +1,13 @@
 """Pictures that are not digits, drawn here, to teach and tune the refusal.
 
 ``non_digits(n, seed)``: letters that look like no digit (typed in the system's fonts,
-never Pillow's built-in Aileron), scribbles, outlines (triangles, squares,
-stars, hearts, spirals, waves), faces, filled blobs, dots, stripes and grids, full and
-empty pictures, on a transparent canvas or as dark ink on white. ``outlier_images()``:
-a fixed bank of them prepared the MNIST way, which training mixes in with a "no digit"
-target (``TrainConfig.outliers``: the model learns to spread its probability over every
-digit for them, so its confidence says "not a digit").
+never Pillow's built-in Aileron), scribbles (jagged and smooth), outlines (triangles,
+squares, stars, hearts, spirals, waves, any three or four corners), arrows, crosses (#, +,
+asterisks), faces, filled blobs, dots, stripes and grids, full and empty pictures, on a
+transparent canvas or as dark ink on white. ``outlier_images()``: a fixed bank of them
+prepared the MNIST way, which training mixes in with a "no digit" target
+(``TrainConfig.outliers``: the model learns to spread its probability over every digit
+for them, so its confidence says "not a digit").
 
 This is its own code with its own seeds: the yardstick (``cnn.handwriting``'s sets) is
 never trained or tuned on. Training uses seed 0; benchmarks/refusal_data.py tunes the
@@ -23,7 +24,20 @@ from PIL import Image, ImageDraw, ImageFont
 
 SIDE = 200
 LETTERS = "ACEFHKMNPRTUVWXYaefhkmnrtuvwy"  # none of them reads as a digit
-KINDS = ("letter", "scribble", "outline", "face", "blob", "dots", "stripes", "grid", "full", "empty")
+KINDS = (
+    "letter",
+    "scribble",
+    "outline",
+    "arrow",
+    "cross",
+    "face",
+    "blob",
+    "dots",
+    "stripes",
+    "grid",
+    "full",
+    "empty",
+)
 
 
 def _fonts() -> list[str]:
@@ -53,6 +67,17 @@ def _points(rng: np.random.Generator, n: int, margin: float = 20) -> list[tuple[
     return [tuple(rng.uniform(margin, SIDE - margin, 2)) for _ in range(n)]
 
 
+def _smooth(p: np.ndarray, per_segment: int = 10) -> np.ndarray:
+    """A curve through the points ``p`` (n, 2): quadratic B-spline, ends kept."""
+    if len(p) < 3:
+        return p
+    mid = (p[:-1] + p[1:]) / 2
+    ctrl = np.vstack([p[:1], mid, p[-1:]])
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    out = [(1 - t) ** 2 * ctrl[i] + 2 * (1 - t) * t * p[i] + t**2 * ctrl[i + 1] for i in range(1, len(p) - 1)]
+    return np.vstack([p[:1], *out, p[-1:]])
+
+
 def non_digit(kind: str, rng: np.random.Generator, fonts: list[str], canvas_only: bool = False) -> np.ndarray:
     img = Image.new("L", (SIDE, SIDE), 0)
     d = ImageDraw.Draw(img)
@@ -66,10 +91,46 @@ def non_digit(kind: str, rng: np.random.Generator, fonts: list[str], canvas_only
     elif kind == "scribble":
         p = np.cumsum(rng.normal(0, 25, (int(rng.integers(6, 25)), 2)), axis=0)
         p = (p - p.min(0)) / np.maximum(np.ptp(p, 0), 1) * rng.uniform(60, 170) + rng.uniform(10, 40)
+        if rng.random() < 0.5:  # a smooth hand's scribble: curves through the turns, not corners
+            p = _smooth(p)
         d.line([tuple(q) for q in p], fill=255, width=w, joint="curve")
+    elif kind == "arrow":
+        # A shaft (straight or bent) with a head at one end or both, pointing any way.
+        a = rng.uniform(0, 2 * math.pi)
+        tip = c + r * np.array([math.cos(a), math.sin(a)])
+        tail = c - r * np.array([math.cos(a), math.sin(a)])
+        bend = rng.normal(0, 0.25) * r * np.array([-math.sin(a), math.cos(a)])
+        d.line([tuple(q) for q in _smooth(np.array([tail, c + bend, tip]))], fill=255, width=w, joint="curve")
+        ends = [(tip, a)] + ([(tail, a + math.pi)] if rng.random() < 0.2 else [])
+        for end, towards in ends:
+            size, spread = r * rng.uniform(0.35, 0.6), rng.uniform(0.35, 0.8)
+            wings = [end - size * np.array([math.cos(towards + s), math.sin(towards + s)]) for s in (spread, -spread)]
+            if rng.random() < 0.3:  # a filled head
+                d.polygon([tuple(wings[0]), tuple(end), tuple(wings[1])], fill=255)
+            else:
+                d.line([tuple(wings[0]), tuple(end), tuple(wings[1])], fill=255, width=w, joint="curve")
+    elif kind == "cross":
+        # Lines through one another: # (two each way), +, x, an asterisk.
+        shape = rng.choice(["hash", "plus", "asterisk"])
+        a0 = rng.uniform(0, math.pi) if shape != "hash" else rng.uniform(-0.3, 0.3)
+        if shape == "hash":
+            for k in (-1, 1):
+                for turn in (0.0, math.pi / 2 + rng.uniform(-0.3, 0.3)):
+                    u = np.array([math.cos(a0 + turn), math.sin(a0 + turn)])
+                    off = k * r * rng.uniform(0.2, 0.45) * np.array([-u[1], u[0]])
+                    d.line([tuple(c + off - r * u), tuple(c + off + r * u)], fill=255, width=w)
+        else:
+            n = 2 if shape == "plus" else int(rng.integers(3, 5))
+            for k in range(n):
+                t = a0 + math.pi * k / n + rng.uniform(-0.15, 0.15)
+                u = r * rng.uniform(0.7, 1.0) * np.array([math.cos(t), math.sin(t)])
+                d.line([tuple(c - u), tuple(c + u)], fill=255, width=w)
     elif kind == "outline":
-        shape = rng.choice(["triangle", "square", "star", "heart", "spiral", "wave"])  # no circle: a 0
-        if shape in ("triangle", "square", "star"):
+        shape = rng.choice(["triangle", "square", "star", "heart", "spiral", "wave", "polygon"])  # no circle: a 0
+        if shape == "polygon":  # three or four corners anywhere: long and thin or squat, tilted
+            corners = _points(rng, int(rng.integers(3, 5)))
+            d.line(corners + corners[:1], fill=255, width=w, joint="curve")
+        elif shape in ("triangle", "square", "star"):
             k = {"triangle": 3, "square": 4, "star": 5}[shape]
             step = 2 if shape == "star" else 1
             a0 = rng.uniform(0, 2 * math.pi)
@@ -145,7 +206,7 @@ BANK = 1500  # outlier images in the training bank
 # refused 44% -> 66%, all non-digits 75% -> 79% on the drawn yardstick; a bank of 4,000
 # with an even share gained nothing). benchmarks/drawn_accuracy.py --train-seeds 0 1.
 BANK_KINDS = KINDS + ("letter", "letter", "outline", "scribble")
-RESTROKE = ("letter", "outline", "face")  # half of these are re-stroked like a hand-drawn line
+RESTROKE = ("letter", "outline", "arrow", "cross", "face")  # half of these are re-stroked like a hand-drawn line
 
 
 @lru_cache(maxsize=1)
