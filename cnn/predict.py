@@ -34,6 +34,11 @@ CACHED_MODELS = 8
 # digits, digits typed in the system's fonts and non-digits drawn by
 # benchmarks/refusal_data.py (never on the yardstick's sets); see refusal().
 SOLID_PX = 5  # a blob whose thickest part survives this many 1-px erosions of the 28x28 is filled
+# A bar too narrow for that, but BAR_FILL of its box inked and at least BAR_WIDTH as wide as
+# long, is a filled block too: a round pen's stroke leaves its box's corners blank, and the
+# widest marker's 1 is a fifth as wide as long. 0 of benchmarks/refusal_data.py's 3,000 digits.
+BAR_FILL = 0.9
+BAR_WIDTH = 0.35
 PARTS = 4  # this many separate marks (of PART_PX pixels or more) are not one digit
 PART_PX = 4
 PART_SHARE = 0.2  # ... and at least this share of the biggest one (specks and noise are not marks)
@@ -168,7 +173,8 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
     solid = image > 0.5
     for _ in range(SOLID_PX):
         solid = _eroded(solid)
-    if solid.any():
+    fitted = prepared.fitted
+    if solid.any() or (min(fitted.shape) >= BAR_WIDTH * max(fitted.shape) and (fitted > 0.5).mean() >= BAR_FILL):
         return "a filled blob or block, not a pen stroke"
     labels, n = _parts(image > PART_LEVEL)
     marks = _marks(labels, n)
@@ -182,7 +188,7 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
     holes = _holes(image > 0.35)
     if holes >= HOLES:
         return f"{holes} closed loops: no digit has more than two"
-    fh, fw = prepared.fitted.shape
+    fh, fw = fitted.shape
     if fw >= FLAT * fh:
         return "a flat line or dash"
     if float(probabilities.max()) < refuse_below:

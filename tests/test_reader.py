@@ -85,6 +85,21 @@ def test_marks_inside_a_loop_are_a_face_but_one_mark_is_a_dotted_zero():
     assert refusal(dotted_zero, sure_zero) is None
 
 
+def test_a_filled_bar_is_a_block_but_a_markers_straight_one_is_not():
+    from cnn.predict import refusal
+
+    sure_one = np.eye(10, dtype=np.float32)[1]
+    bar = prepare(canvas(lambda d: d.rectangle([100, 40, 180, 240], fill=255)))  # 2.5 times as long as wide
+
+    def marker_one(d, pen=40):  # as wide as the widest marker's 1, round at both ends
+        d.line([(140, 50), (140, 230)], fill=255, width=pen)
+        for y in (50, 230):
+            d.ellipse([140 - pen / 2, y - pen / 2, 140 + pen / 2, y + pen / 2], fill=255)
+
+    assert "filled" in refusal(bar, sure_one)
+    assert refusal(prepare(canvas(marker_one)), sure_one) is None
+
+
 @pytest.mark.parametrize(
     "image, reason",
     [
