@@ -441,6 +441,10 @@ PRESETS: dict[str, TrainConfig] = {
     # 98.7% of the drawn digits (hardest source hairline 96.9%), MNIST 99.37-99.49%, 86-96 s a
     # training on a busy 2-core CPU; with 4 epochs (before 1s without a foot) 96.9%.
     # (Measured in float32 at batch 128, lr 6e-3, outliers 0.1: the settings it keeps.)
+    # A fifth of non-digits, not a tenth: it has the room to learn them, and the class model
+    # is the one the whole class draws at. Seeds 0-2: non-digits refused 88.0% -> 91.4% (real
+    # digits refused 0.8% both), drawn digits 98.4% both, MNIST 99.4%, 71-126 s of training
+    # with other jobs on the machine.
     "best reader": TrainConfig(
         filters=32,
         dense_units=256,
@@ -449,7 +453,7 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=128,
         learning_rate=6e-3,
         precision="float32",
-        outliers=0.1,
+        outliers=0.2,
     ),
     # The record (issue 15: >= 99.6% in <= 3 minutes): three conv blocks (32, 64, 128 filters)
     # with batch-norm, 256 dense units, 10 epochs in bfloat16; no typed digits or non-digits, to
