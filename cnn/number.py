@@ -10,8 +10,10 @@ The model reads one digit at a time, so a number has to be split first:
                a digit it almost touches (a broken stroke) and is dropped otherwise
 4. touching    a piece may be touching digits: it is cut along the top-to-bottom path
                that crosses the least ink, one path near each of a few places across it
-               (the model judges which, and, for a piece a digit could be as wide as,
-               whether to cut at all); a path that crosses next to no ink always cuts
+               (one across its middle for a piece as narrow as a digit); the model judges
+               which, and, for a piece a digit could be as wide as, whether to cut at all,
+               the other digits of the number giving the height a digit has; a path that
+               crosses next to no ink always cuts
 5. reading     each piece and each part of each cut is prepared like a single digit
                (`preprocess.prepare_ink`), and all of them are classified in one batch
 
@@ -47,21 +49,27 @@ SPECK = 0.02  # a stroke with less ink than this share of the biggest stroke is 
 OVERLAP = 0.5  # strokes whose spans overlap by this share of the narrower one are one digit
 DOT_HEIGHT = 0.3  # a mark shorter than this share of the tallest digit is no digit of its own ...
 NEAR = 0.04  # ... it joins a digit within this share of that height (a broken stroke), else it goes
-MAYBE_TWO = 0.8  # a piece wider than this many times its height may be two touching digits ...
-WIDE = 1.4  # ... one wider than this is: no digit is that wide
+MAYBE_TWO = 0.8  # a piece wider than this many times its height is cut near a few places ...
+WIDE = 1.4  # ... one wider than this is two digits or more: no digit is that wide
 MIN_WIDTH = 0.2  # a cut leaves each side at least this share of the height wide
-CUT_AT = (0.35, 0.5, 0.65)  # candidate cuts near these shares of the width ...
+CUT_AT = (0.3, 0.4, 0.5, 0.6, 0.7)  # candidate cuts near these shares of the width ...
 WIDE_CUT_AT = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # ... of a piece that is too wide for one digit
 CUT_WINDOW = 0.12  # each within this share of the width either side
 PATH_ROWS = 64  # cut paths are found on pairs of rows for pieces taller than this
 CLEAN = 0.3  # a cut crossing less ink than this (in pen widths) parts two digits whatever their width:
 # none of the 1,920 drawn digits of the pool has one, a sixth of touching or gapless pairs do
-CLEAN_MIN_WIDTH = 0.1  # ... leaving each side at least this share of the height (narrow pairs: 17, 21)
-CROSSING = 4.0  # the best cut: the least doubt about its parts (log scale) plus this per stroke crossed
-# One digit or two touching ones, from (width / height, the least ink a cut crosses, the
-# model's doubt about the cut's parts against the whole, 1): a logistic rule fitted on the
-# drawn digits alone and on touching pairs of them (benchmarks/number_accuracy.py's numbers).
-TWO_WEIGHTS = (11.0, -1.0, -0.26, -9.5)
+CLEAN_MIN_WIDTH = 0.1  # ... leaving each side at least this share of the height (narrow pairs: 17, 21);
+# a piece as narrow as one digit has one candidate cut, anywhere between these margins
+CROSSING = 4.0  # a piece too wide for one digit: cut where the least sure digit is surest, plus this per stroke crossed
+TWO_CROSSING = 2.0  # any other: the cut whose parts' doubts (log scale) sum least, plus this per stroke crossed
+MOST_CROSSED = 4.0  # strokes crossed count up to this many in the rule below
+# One digit or two touching ones, from (width / the height of the number's digits, strokes
+# the best cut crosses, the model's doubt about the cut's parts (summed) less its doubt about
+# the whole, its doubt about the whole, its doubt about the least sure part, the narrower
+# part's width / the piece's height, 1): a logistic rule fitted on numbers composed as in
+# benchmarks/number_accuracy.py but with --seed 1 (touching, 0 and 5 px gaps) and on the
+# drawn digits alone (the fast-default model 20261129-140055-cdebc9).
+TWO_WEIGHTS = (6.803, -0.686, -0.097, 0.326, -0.187, 3.186, -7.892)
 Box = tuple[int, int, int, int]
 
 
@@ -120,9 +128,21 @@ def read_number(classifier: Classifier, image: np.ndarray) -> NumberReading | No
     probabilities = classifier.probabilities(np.stack([prepared.image for _, prepared in batch]))
     read = {id(part): Prediction(p, prepared) for (part, prepared), p in zip(batch, probabilities)}
     digits = [
-        ReadDigit(part.box, read[id(part)]) for piece in pieces for part in resolve(piece, read) if id(part) in read
+        ReadDigit(part.box, read[id(part)])
+        for piece in pieces
+        for part in resolve(piece, read, digit_height(piece, pieces))
+        if id(part) in read
     ]
     return NumberReading(ink=ink, digits=tuple(digits)) if digits else None
+
+
+def digit_height(piece: DigitPiece, pieces: list[DigitPiece]) -> int:
+    """How tall a digit of the number is, to judge how wide ``piece`` is against: the median
+    height of the number's other pieces at least half as tall as it (touching digits set a
+    little apart up and down make a taller piece than either), else its own height."""
+    h = piece.ink.shape[0]
+    others = [p.ink.shape[0] for p in pieces if p is not piece and p.ink.shape[0] >= 0.5 * h]
+    return int(np.median(others)) if others else h
 
 
 def _doubt(prediction: Prediction) -> float:
@@ -130,45 +150,57 @@ def _doubt(prediction: Prediction) -> float:
     return math.log(max(1.0 - prediction.confidence, 1e-7))
 
 
-def cut_evidence(piece: DigitPiece, read: dict[int, Prediction]) -> tuple[float, float, float, Cut] | None:
-    """For a piece that may be touching digits: (width / height, the least ink a cut crosses
-    in pen widths, how much less sure the model is of the least certain part of the best cut
-    than of the whole, the best cut: the one whose least certain part is surest); None
+def cut_evidence(
+    piece: DigitPiece, read: dict[int, Prediction], height: int | None = None
+) -> tuple[tuple[float, ...], Cut] | None:
+    """For a piece that may be touching digits: the evidence `TWO_WEIGHTS` weighs (see there;
+    ``height``: a digit's height in this number, by default the piece's own) and the best cut:
+    the one whose parts' doubts sum least, each stroke it crosses counting against it; None
     without a cut whose parts were all read."""
     cuts = [c for c in piece.cuts if all(id(part) in read for part in c.parts)]
     if not cuts:
         return None
-    doubts = [max(_doubt(read[id(part)]) for part in c.parts) for c in cuts]
-    best = min(range(len(cuts)), key=lambda i: doubts[i] + CROSSING * cuts[i].ink_crossed)
+    doubts = [[_doubt(read[id(part)]) for part in c.parts] for c in cuts]
+    best = min(range(len(cuts)), key=lambda i: sum(doubts[i]) + TWO_CROSSING * cuts[i].ink_crossed)
+    cut = cuts[best]
     whole = _doubt(read[id(piece)]) if id(piece) in read else 0.0
     h, w = piece.ink.shape
-    return w / h, min(c.ink_crossed for c in cuts), doubts[best] - whole, cuts[best]
+    narrower = min(part.ink.shape[1] for part in cut.parts)
+    evidence = (
+        w / (height or h),
+        min(cut.ink_crossed, MOST_CROSSED),
+        sum(doubts[best]) - whole,
+        whole,
+        max(doubts[best]),
+        narrower / h,
+    )
+    return evidence, cut
 
 
-def choose_cut(piece: DigitPiece, read: dict[int, Prediction]) -> Cut | None:
+def choose_cut(piece: DigitPiece, read: dict[int, Prediction], height: int | None = None) -> Cut | None:
     """How to cut ``piece`` into touching digits, or None to read it as one digit. A piece
     too wide for one digit is cut where the model is surest of every digit the cut leaves
     (a part that may itself be two digits decided in turn), each stroke crossed counting
-    against the cut; any other is cut where a cut crosses next to no ink, else (if wide
-    enough to be two) by the logistic rule."""
+    against the cut; any other is cut where a cut crosses next to no ink, else by the
+    logistic rule (``height``: a digit's height in this number, see `digit_height`)."""
     if piece.too_wide:
         cuts = [c for c in piece.cuts if all(id(part) in read for part in c.parts)]
         if not cuts:
             return None
 
         def cost(cut: Cut) -> float:
-            digits = [q for part in cut.parts for q in resolve(part, read)]
+            digits = [q for part in cut.parts for q in resolve(part, read, height)]
             return max(_doubt(read[id(q)]) for q in digits if id(q) in read) + CROSSING * cut.ink_crossed
 
         return min(cuts, key=cost)
     clean = _clean(piece)
     if clean is not None:
         return clean
-    evidence = cut_evidence(piece, read)
-    if evidence is None:
+    found = cut_evidence(piece, read, height)
+    if found is None:
         return None
-    ratio, crossed, doubt, cut = evidence
-    score = TWO_WEIGHTS[0] * ratio + TWO_WEIGHTS[1] * crossed + TWO_WEIGHTS[2] * doubt + TWO_WEIGHTS[3]
+    evidence, cut = found
+    score = sum(weight * x for weight, x in zip(TWO_WEIGHTS, (*evidence, 1.0)))
     return cut if score > 0 else None
 
 
@@ -177,10 +209,10 @@ def _clean(piece: DigitPiece) -> Cut | None:
     return min((c for c in piece.cuts if c.ink_crossed < CLEAN), key=lambda c: c.ink_crossed, default=None)
 
 
-def resolve(piece: DigitPiece, read: dict[int, Prediction]) -> list[DigitPiece]:
+def resolve(piece: DigitPiece, read: dict[int, Prediction], height: int | None = None) -> list[DigitPiece]:
     """The digits ``piece`` is read as: itself, or the parts of the cut chosen (in turn)."""
-    cut = choose_cut(piece, read)
-    return [piece] if cut is None else [q for part in cut.parts for q in resolve(part, read)]
+    cut = choose_cut(piece, read, height)
+    return [piece] if cut is None else [q for part in cut.parts for q in resolve(part, read, height)]
 
 
 def _every_part(piece: DigitPiece):
@@ -311,28 +343,33 @@ def _tight(ink: np.ndarray, top: int, left: int) -> DigitPiece | None:
 
 def _split_touching(pieces: list[DigitPiece], nested: bool = True) -> list[DigitPiece]:
     """Each piece with the ways to cut it into touching digits: for one as narrow as a digit,
-    only a clean cut (next to no ink crossed); for a wider one, a cut near each of a few
-    places across it (``too_wide`` set when no one digit is that wide; ``nested``: the parts
-    of its cuts get their own ways to be cut). Every path is found in one pass."""
+    the cut across its middle (CLEAN_MIN_WIDTH from either side); for a wider one, a cut near
+    each of a few places across it, and that one too if it is clean (next to no ink crossed);
+    ``too_wide`` set when no one digit is that wide (``nested``: the parts of its cuts get
+    their own ways to be cut). Every path is found in one pass."""
     jobs: list[tuple[DigitPiece, tuple[int, int]]] = []
-    plans: list[tuple[int, int, bool] | None] = []  # (first job, jobs, too wide) per piece
+    plans: list[tuple[int, int, bool, bool] | None] = []  # (first job, jobs, too wide, last clean only)
     for piece in pieces:
         h, w = piece.ink.shape
-        margin = math.ceil((CLEAN_MIN_WIDTH if w <= MAYBE_TWO * h else MIN_WIDTH) * h)
-        if w - 2 * margin < 1:
+        narrow, too_wide = w <= MAYBE_TWO * h, w > WIDE * h
+        margin = math.ceil(MIN_WIDTH * h)
+        middle = math.ceil(CLEAN_MIN_WIDTH * h)
+        spans = (
+            []
+            if narrow
+            else [
+                (round((c - CUT_WINDOW) * w), round((c + CUT_WINDOW) * w))
+                for c in (WIDE_CUT_AT if too_wide else CUT_AT)
+            ]
+        )
+        windows = [(max(margin, lo), min(w - margin, hi)) for lo, hi in spans if min(w - margin, hi) > max(margin, lo)]
+        across = not too_wide and w - 2 * middle >= 1
+        if across:
+            windows.append((middle, w - middle))
+        if not windows:
             plans.append(None)
             continue
-        if w <= MAYBE_TWO * h:
-            windows = [(margin, w - margin)]
-        else:
-            spans = [
-                (round((c - CUT_WINDOW) * w), round((c + CUT_WINDOW) * w))
-                for c in (WIDE_CUT_AT if w > WIDE * h else CUT_AT)
-            ]
-            windows = [
-                (max(margin, lo), min(w - margin, hi)) for lo, hi in spans if min(w - margin, hi) > max(margin, lo)
-            ]
-        plans.append((len(jobs), len(windows), w > WIDE * h))
+        plans.append((len(jobs), len(windows), too_wide, across and not narrow))
         jobs += [(piece, window) for window in windows]
     found = _cuts(jobs)
     out = []
@@ -340,14 +377,13 @@ def _split_touching(pieces: list[DigitPiece], nested: bool = True) -> list[Digit
         if plan is None:
             out.append(piece)
             continue
-        first, n, too_wide = plan
-        h, w = piece.ink.shape
+        first, n, too_wide, last_clean_only = plan
         cuts: dict[tuple[Box, ...], Cut] = {}
-        for halves in found[first : first + n]:
+        for j, halves in enumerate(found[first : first + n]):
             if halves is None:
                 continue
             left, right, crossed = halves
-            if w <= MAYBE_TWO * h and crossed >= CLEAN:  # as narrow as one digit: only a clean cut counts
+            if last_clean_only and j == n - 1 and crossed >= CLEAN:  # the cut across a wide piece: only if clean
                 continue
             parts = (*_cut_till_narrow(left), *_cut_till_narrow(right))
             if too_wide and nested:  # a part may be two digits still: give it its own ways to be cut

@@ -11,7 +11,7 @@ import pytest
 from images import rgba_from_alpha
 from PIL import Image, ImageDraw
 
-from cnn.number import NumberReading, ReadDigit, read_number, split_digits
+from cnn.number import CLEAN, MAYBE_TWO, NumberReading, ReadDigit, digit_height, read_number, split_digits
 from cnn.predict import Prediction
 from cnn.preprocess import SIZE, prepare
 
@@ -147,17 +147,37 @@ def drawn_digits():
     return crops, np.array(labels)
 
 
-def number_canvas(crops, gap: int = 30, height: int = 180) -> np.ndarray:
-    """Digit crops scaled to `height`, placed left to right `gap` px apart on the wide canvas."""
-    alpha = np.zeros((HIGH, WIDE), np.float32)
-    x = 40
+def number_canvas(crops, gap: int | list = 30, height: int = 180, drops=None) -> np.ndarray:
+    """Digit crops scaled to `height`, placed left to right `gap` px apart on the wide canvas
+    (a list: one gap after each digit but the last, None for touching: the two inks overlap
+    by 2 px where they come closest), each `drops[i]` px lower than the first."""
+    scaled = []
     for crop in crops:
         h, w = crop.shape
-        scaled = np.asarray(Image.fromarray(crop).resize((max(1, round(w * height / h)), height), Image.BILINEAR))
-        alpha[50 : 50 + height, x : x + scaled.shape[1]] = scaled
-        x += scaled.shape[1] + gap
-    assert x - gap <= WIDE - 20, "the number fits on the canvas"
+        scaled.append(np.asarray(Image.fromarray(crop).resize((max(1, round(w * height / h)), height), Image.BILINEAR)))
+    gaps = gap if isinstance(gap, list) else [gap] * (len(crops) - 1)
+    drops = drops or [0] * len(crops)
+    alpha = np.zeros((HIGH, WIDE), np.float32)
+    x = 40
+    for i, digit in enumerate(scaled):
+        view = alpha[50 + drops[i] : 50 + drops[i] + height, x : x + digit.shape[1]]
+        np.maximum(view, digit, out=view)
+        if i < len(gaps):
+            x += digit.shape[1] + (
+                _touching(digit, drops[i], scaled[i + 1], drops[i + 1]) if gaps[i] is None else gaps[i]
+            )
+    assert x + scaled[-1].shape[1] <= WIDE - 20, "the number fits on the canvas"
     return rgba_from_alpha(np.round(np.clip(alpha, 0, 1) * 255).astype(np.uint8))
+
+
+def _touching(a: np.ndarray, a_top: int, b: np.ndarray, b_top: int) -> int:
+    """The gap from a's box to b's that makes their inks overlap by 2 px where they come closest."""
+    closest = min(
+        (a.shape[1] - 1 - np.flatnonzero(a[y - a_top] > 0.5)[-1]) + np.flatnonzero(b[y - b_top] > 0.5)[0]
+        for y in range(max(a_top, b_top), min(a_top + a.shape[0], b_top + b.shape[0]))
+        if (a[y - a_top] > 0.5).any() and (b[y - b_top] > 0.5).any()
+    )
+    return -int(closest) - 2
 
 
 def test_a_drawn_number_is_read_in_one_batch_with_its_boxes(good_run, drawn_digits, monkeypatch):
@@ -180,6 +200,58 @@ def test_a_drawn_number_is_read_in_one_batch_with_its_boxes(good_run, drawn_digi
     for d in reading.digits:
         assert d.prediction.prepared.image.shape == (SIZE, SIZE)
         assert abs(float(d.prediction.probabilities.sum()) - 1) < 1e-4
+
+
+def test_a_touching_pair_as_narrow_as_one_digit_is_cut_when_the_model_reads_two(good_run, drawn_digits):
+    from cnn.predict import classifier_for
+
+    classifier = classifier_for(good_run)
+    crops, labels = drawn_digits
+    # Neat drawn digits pushed together until their inks touch: a 1 and a 7, a 6 and a 1. Each
+    # pair is one piece no wider than one digit could be, and the one way to cut it crosses
+    # ink: it used to be read as one digit, however sure the model was of the parts.
+    for left, right in ((11, 62), (54, 11)):
+        image = number_canvas([crops[left], crops[right]], gap=[None])
+        (piece,) = split_digits(image)
+        h, w = piece.ink.shape
+        assert w <= MAYBE_TWO * h and not piece.too_wide
+        (cut,) = piece.cuts
+        assert cut.ink_crossed >= CLEAN, "not a clean cut: the model and the rule decide"
+        reading = read_number(classifier, image)
+        assert reading.number == f"{labels[left]}{labels[right]}"
+        assert [d.box for d in reading.digits] == [part.box for part in cut.parts]
+
+
+def test_a_digit_drawn_alone_is_not_cut(good_run, drawn_digits):
+    from cnn.predict import classifier_for
+
+    classifier = classifier_for(good_run)
+    crops, _ = drawn_digits
+    counts = [len(read_number(classifier, number_canvas([crop])).digits) for crop in crops]
+    assert counts == [1] * len(crops), "every neat digit (1s and 7s too, though narrow pieces may be cut) is one"
+
+
+def test_a_pair_wide_for_the_numbers_digits_is_cut_though_not_alone(good_run, drawn_digits):
+    from cnn.predict import classifier_for
+
+    classifier = classifier_for(good_run)
+    crops, labels = drawn_digits
+    # A 4 and a 9 touching, the 9 drawn 50 px lower: a piece a third taller than a digit, so
+    # not that wide for its height. Alone it is read as one digit; between two digits of the
+    # number it is wide against their height, and cut.
+    four, nine, five, three = 33, 72, 40, 24
+    assert [labels[i] for i in (four, nine, five, three)] == [4, 9, 5, 3]
+    alone = number_canvas([crops[four], crops[nine]], gap=[None], height=150, drops=[0, 50])
+    assert len(read_number(classifier, alone).digits) == 1
+    image = number_canvas(
+        [crops[i] for i in (five, four, nine, three)], gap=[30, None, 30], height=150, drops=[25, 0, 50, 25]
+    )
+    pieces = split_digits(image)
+    assert len(pieces) == 3
+    pair = pieces[1]
+    assert pair.ink.shape[0] > 1.25 * 150 and digit_height(pair, pieces) < 1.05 * 150, "the others' height"
+    assert digit_height(pair, [pair]) == pair.ink.shape[0], "alone: its own"
+    assert read_number(classifier, image).number == "5493"
 
 
 def test_an_unsure_digit_is_marked_not_the_whole_number():
