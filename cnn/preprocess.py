@@ -44,6 +44,7 @@ NOISE_SIGMAS = 3.0  # background noise below this many sigmas is not ink
 LIGHT_CELLS = 128  # the background is estimated on a grid of at most this many cells a side
 LIGHT_BLOCK = 5  # ... as the median of blocks of this many cells a side
 LIGHT_RANGE = 0.6  # light and shadow darken paper by at most this share; darker is ink
+LIGHT_INSIDE = 0.1  # the background inside may be this much darker than at the darkest edge
 LIGHT_EVEN = 0.02  # a background that varies less than this is left alone
 # Ruled lines (photos of lined paper): see _without_ruled_lines.
 LINE_CELLS = 100  # lines are found on a grid of at most this many cells a side
@@ -321,6 +322,11 @@ def _illumination(signal: np.ndarray) -> np.ndarray | None:
         level = np.where(np.isnan(level), fill, level).astype(np.float32)
     lowest = float(level.min())
     np.minimum(level, lowest + LIGHT_RANGE, out=level)
+    # Light comes from outside the picture: a gradient, a vignette or a shadow cast across
+    # the page is as dark at the edge as anywhere. A level darker inside than every edge
+    # block is ink too big for the opening (a filled disc), not light.
+    edge = np.concatenate([level[0], level[-1], level[:, 0], level[:, -1]])
+    np.minimum(level, float(edge.max()) + LIGHT_INSIDE, out=level)
     if float(level.max()) - lowest < LIGHT_EVEN:
         return None
     # Block centres -> pixels: bilinear, edges held.

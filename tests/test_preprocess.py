@@ -189,6 +189,17 @@ def test_uneven_light_shadows_and_ruled_lines_are_normalised_away(kind, pen, mni
         assert corr(prepared.image, clean) > 0.9, (kind, i)
 
 
+@pytest.mark.parametrize("dark_on_white", [True, False])
+def test_a_big_filled_shape_stays_ink_and_is_not_taken_for_light(dark_on_white):
+    # A filled ellipse wider than the light-finding window, in a paint program's flat picture.
+    img = Image.new("L", (140, 140), 225 if dark_on_white else 10)
+    ImageDraw.Draw(img).ellipse([45, 10, 95, 115], fill=50 if dark_on_white else 220)
+    inside = np.asarray(img) == (50 if dark_on_white else 220)
+    ink = ink_map(np.asarray(img))
+    assert ink[inside].mean() > 0.9, "the shape's middle was taken for a shadow"
+    assert ink[~inside].max() < 0.1
+
+
 def test_a_faint_pencil_digit_under_a_shadow_is_still_found(mnist):
     alpha = draw_digit(mnist[0][2], size=120, center=(140, 140), pen=6)[:, :, 3] / 255.0
     photo = photo_of(alpha, "all", np.random.default_rng(4), darkness=0.3)
