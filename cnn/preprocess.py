@@ -44,7 +44,8 @@ NOISE_SIGMAS = 3.0  # background noise below this many sigmas is not ink
 LIGHT_CELLS = 128  # the background is estimated on a grid of at most this many cells a side
 LIGHT_BLOCK = 5  # ... as the median of blocks of this many cells a side
 LIGHT_RANGE = 0.6  # light and shadow darken paper by at most this share; darker is ink
-LIGHT_INSIDE = 0.1  # the background inside may be this much darker than at the darkest edge
+LIGHT_INSIDE = 0.1  # background inside this much darker than at the darkest edge ...
+LIGHT_INK = 0.75  # ... and this share as dark as the ink (above the paper) is ink: a filled shape
 LIGHT_EVEN = 0.02  # a background that varies less than this is left alone
 # Ruled lines (photos of lined paper): see _without_ruled_lines.
 LINE_CELLS = 100  # lines are found on a grid of at most this many cells a side
@@ -288,7 +289,8 @@ def _illumination(signal: np.ndarray) -> np.ndarray | None:
     pixels that are not ink in each small block (LIGHT_BLOCK cells), which follows a shadow
     edge closely, and blocks that are mostly ink take their neighbours' level. Light can
     darken paper only so far: a level more than LIGHT_RANGE above the least-inked
-    background is capped there, so a big filled block stays ink."""
+    background is capped there, and one darker than every edge and nearly as dark as the
+    ink is taken for ink (LIGHT_INSIDE, LIGHT_INK), so a big filled block stays ink."""
     h, w = signal.shape
     f = max(1, math.ceil(max(h, w) / LIGHT_CELLS))
     gh, gw = h // f, w // f
@@ -321,12 +323,15 @@ def _illumination(signal: np.ndarray) -> np.ndarray | None:
         fill = np.where(known.any(axis=0), np.nansum(near, axis=0) / np.maximum(known.sum(axis=0), 1), np.nan)
         level = np.where(np.isnan(level), fill, level).astype(np.float32)
     lowest = float(level.min())
+    # A level inside the picture darker than every edge block and nearly as dark as the ink
+    # is ink too big for the opening (a filled disc), not light: a gradient, a vignette or
+    # a shadow across the page is as dark at an edge, and a shadow that falls inside it
+    # (a hand, a phone) is far paler than ink.
+    edge = float(np.concatenate([level[0], level[-1], level[:, 0], level[:, -1]]).max())
+    ink = float(np.percentile(cells, 99.5))
+    filled = (level > edge + LIGHT_INSIDE) & (level - lowest >= LIGHT_INK * (ink - lowest))
+    level[filled] = edge
     np.minimum(level, lowest + LIGHT_RANGE, out=level)
-    # Light comes from outside the picture: a gradient, a vignette or a shadow cast across
-    # the page is as dark at the edge as anywhere. A level darker inside than every edge
-    # block is ink too big for the opening (a filled disc), not light.
-    edge = np.concatenate([level[0], level[-1], level[:, 0], level[:, -1]])
-    np.minimum(level, float(edge.max()) + LIGHT_INSIDE, out=level)
     if float(level.max()) - lowest < LIGHT_EVEN:
         return None
     # Block centres -> pixels: bilinear, edges held.

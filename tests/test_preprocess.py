@@ -200,6 +200,22 @@ def test_a_big_filled_shape_stays_ink_and_is_not_taken_for_light(dark_on_white):
     assert ink[~inside].max() < 0.1
 
 
+@pytest.mark.parametrize("darkness", [0.25, 0.4])
+def test_a_shadow_that_falls_inside_the_page_is_not_ink(darkness, mnist):
+    # A hand or a phone over the middle of the sheet: no edge of the picture is shaded.
+    rng = np.random.default_rng(5)
+    alpha = draw_digit(mnist[0][3], canvas=400, size=140, center=(200, 200), pen=10)[:, :, 3] / 255.0
+    yy, xx = np.mgrid[0:400, 0:400]
+    inside = np.clip((100 - np.maximum(abs(yy - 200), abs(xx - 200))) / 30 + 0.5, 0, 1)  # soft-edged square
+    paper = 235 * (1 - darkness * inside) + rng.normal(0, 3, (400, 400))
+    photo = np.clip(paper * (1 - 0.8 * alpha), 0, 255).astype(np.uint8)
+    prepared = prepare(photo)
+    shaded_paper = (inside > 0.9) & (alpha == 0)
+    assert np.mean(prepared.ink[shaded_paper] > 0.3) < 0.01, "the shadow became ink"
+    clean = prepare(rgba_from_alpha((alpha * 255).astype(np.uint8)))
+    assert corr(prepared.image, clean.image) > 0.9
+
+
 def test_a_faint_pencil_digit_under_a_shadow_is_still_found(mnist):
     alpha = draw_digit(mnist[0][2], size=120, center=(140, 140), pen=6)[:, :, 3] / 255.0
     photo = photo_of(alpha, "all", np.random.default_rng(4), darkness=0.3)
