@@ -34,9 +34,10 @@ CACHED_MODELS = 8
 # digits, digits typed in the system's fonts and non-digits drawn by
 # benchmarks/refusal_data.py (never on the yardstick's sets); see refusal().
 SOLID_PX = 5  # a blob whose thickest part survives this many 1-px erosions of the 28x28 is filled
-# A bar too narrow for that, but BAR_FILL of its box inked and at least BAR_WIDTH as wide as
-# long, is a filled block too: a round pen's stroke leaves its box's corners blank, and the
-# widest marker's 1 is a fifth as wide as long. 0 of benchmarks/refusal_data.py's 3,000 digits.
+# A bar too narrow for that, but BAR_FILL of its box inked, its four corners too, and at least
+# BAR_WIDTH as wide as long, is a filled block: a round pen's stroke leaves its box's corners
+# blank (a short thick one fills up to 0.93 of it), and the widest marker's 1 is a fifth as
+# wide as long. 0 of benchmarks/refusal_data.py's 3,000 digits.
 BAR_FILL = 0.9
 BAR_WIDTH = 0.35
 PARTS = 4  # this many separate marks (of PART_PX pixels or more) are not one digit
@@ -55,7 +56,7 @@ INSIDE = 2  # this many marks (of INSIDE_PX pixels or more) inside the loop of t
 # mouth: faces refused 49% -> 73% of benchmarks/refusal_data.py's, no digit of its 3,000 more.
 DETAIL = 56
 INSIDE_LEVEL = 0.3  # ink above this level is a mark at DETAIL px
-INSIDE_PX = 8  # a mark of 2 px in the 28x28, at DETAIL px
+INSIDE_PX = 8  # px at DETAIL px: about one pixel of the 28x28, whose digit is 20 px
 HOLES = 3  # this many closed loops (of HOLE_PX pixels or more): no digit has more than two
 HOLE_PX = 2
 FLAT = 3.0  # a mark this many times wider than tall is a dash, not a digit
@@ -173,8 +174,7 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
     solid = image > 0.5
     for _ in range(SOLID_PX):
         solid = _eroded(solid)
-    fitted = prepared.fitted
-    if solid.any() or (min(fitted.shape) >= BAR_WIDTH * max(fitted.shape) and (fitted > 0.5).mean() >= BAR_FILL):
+    if solid.any() or _is_bar(prepared.fitted):
         return "a filled blob or block, not a pen stroke"
     labels, n = _parts(image > PART_LEVEL)
     marks = _marks(labels, n)
@@ -188,7 +188,7 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
     holes = _holes(image > 0.35)
     if holes >= HOLES:
         return f"{holes} closed loops: no digit has more than two"
-    fh, fw = fitted.shape
+    fh, fw = prepared.fitted.shape
     if fw >= FLAT * fh:
         return "a flat line or dash"
     if float(probabilities.max()) < refuse_below:
@@ -197,10 +197,17 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
     return None
 
 
+def _is_bar(fitted: np.ndarray) -> bool:
+    """A filled bar or block: BAR_FILL of its box inked, corners included, and not thin."""
+    inked = fitted > 0.5
+    corners = inked[0, 0] and inked[0, -1] and inked[-1, 0] and inked[-1, -1]
+    return bool(corners and min(fitted.shape) >= BAR_WIDTH * max(fitted.shape) and inked.mean() >= BAR_FILL)
+
+
 def _detail(prepared: Prepared) -> np.ndarray:
-    """The kept ink at DETAIL px along its longer side (finer than the 20 px of the 28x28)."""
-    top, left, bottom, right = prepared.box
-    crop = Image.fromarray(np.ascontiguousarray(prepared.ink[top:bottom, left:right], np.float32))
+    """The digit's ink, specks left out, at DETAIL px along its longer side (finer than the
+    20 px of the 28x28)."""
+    crop = Image.fromarray(prepared.crop)
     scale = DETAIL / max(crop.size)
     size = (max(1, round(crop.size[0] * scale)), max(1, round(crop.size[1] * scale)))
     return np.asarray(crop.resize(size, Image.BOX if scale < 1 else Image.BILINEAR), np.float32)

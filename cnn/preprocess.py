@@ -74,6 +74,7 @@ class Prepared:
     # specks included, so a view can show what was dropped
     box: tuple[int, int, int, int]  # (top, left, bottom, right) of the kept ink, input coords,
     # bottom/right exclusive
+    crop: np.ndarray  # float32 the ink inside `box` with the dropped specks blanked: the digit
     fitted: np.ndarray  # float32 digit fitted into 20x20 (longer side == 20)
     shift: tuple[float, float]  # (dy, dx): `fitted`'s top-left corner sits at (dy, dx)
     # in `image` (sub-pixel; centre of mass -> (14, 14))
@@ -622,7 +623,7 @@ def prepare_ink(ink: np.ndarray) -> Prepared | None:
     if 0.0 < peak < 1.0:
         out *= np.float32(1.0 / peak)
         fitted = fitted * np.float32(1.0 / peak)
-    return Prepared(image=out, ink=ink, box=box, fitted=fitted, shift=(float(dy), float(dx)))
+    return Prepared(image=out, ink=ink, box=box, crop=crop, fitted=fitted, shift=(float(dy), float(dx)))
 
 
 def no_digit_reason(image: np.ndarray) -> str:
