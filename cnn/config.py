@@ -437,14 +437,13 @@ PRESETS: dict[str, TrainConfig] = {
     # refused 80%. XLA was 4x slower; other thread counts were no faster.
     "fast default": TrainConfig(),
     # Reads drawings best in a few minutes (one training a teacher starts before class): twice
-    # the filters and dense units, 6 epochs, more typed digits. drawn_accuracy.py, seeds 0-2:
-    # 98.7% of the drawn digits (hardest source hairline 96.9%), MNIST 99.37-99.49%, 86-96 s a
-    # training on a busy 2-core CPU; with 4 epochs (before 1s without a foot) 96.9%.
-    # (Measured in float32 at batch 128, lr 6e-3, outliers 0.1: the settings it keeps.)
-    # A fifth of non-digits, not a tenth: it has the room to learn them, and the class model
-    # is the one the whole class draws at. Seeds 0-2: non-digits refused 88.0% -> 91.4% (real
-    # digits refused 0.8% both), drawn digits 98.4% both, MNIST 99.4%, 71-126 s of training
-    # with other jobs on the machine.
+    # the filters and dense units, 6 epochs, more typed digits, in float32 at batch 128 and lr
+    # 6e-3 (the fast default's bfloat16 settings were not measured for it). A fifth of
+    # non-digits, not a tenth: it has the room to learn them, and the class model is the one
+    # the whole class draws at (0.1 -> 0.2: non-digits refused 88.0% -> 91.4%, drawn digits
+    # 98.4% both). drawn_accuracy.py, seeds 0-2, as it is: 98.5% of the drawn digits (hardest
+    # source hairline 96.7%), non-digits refused 92.5% (real digits 0.8%), MNIST 99.37-99.43%,
+    # 100-171 s a training with other jobs on the 2-core CPU.
     "best reader": TrainConfig(
         filters=32,
         dense_units=256,

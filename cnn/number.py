@@ -10,7 +10,7 @@ The model reads one digit at a time, so a number has to be split first:
                a digit it almost touches (a broken stroke) and is dropped otherwise
 4. touching    a piece may be touching digits: it is cut along the top-to-bottom path
                that crosses the least ink, one path near each of a few places across it
-               (one across its middle for a piece as narrow as a digit); the model judges
+               (one anywhere across a piece as narrow as a digit); the model judges
                which, and, for a piece a digit could be as wide as, whether to cut at all,
                the other digits of the number giving the height a digit has; a path that
                crosses next to no ink always cuts
