@@ -176,8 +176,7 @@ def refusal(prepared: Prepared, probabilities: np.ndarray, refuse_below: float =
         solid = _eroded(solid)
     if solid.any() or _is_bar(prepared.fitted):
         return "a filled blob or block, not a pen stroke"
-    labels, n = _parts(image > PART_LEVEL)
-    marks = _marks(labels, n)
+    marks = _marks(image > PART_LEVEL)
     if len(marks) >= PARTS:
         return f"{len(marks)} separate marks, not one digit"
     if len(marks) >= 2 and all(_is_dot(*mark) for mark in marks):
@@ -258,15 +257,22 @@ def _marks_inside_loop(labels: np.ndarray, n: int) -> int:
     )
 
 
-def _marks(labels: np.ndarray, n: int) -> list[tuple[int, int, int]]:
-    """(pixels, height, width) of each mark: the parts (``_parts``) of at least PART_PX
-    pixels and PART_SHARE of the biggest (specks and noise are not marks)."""
-    marks = []
-    for part in range(n):
-        rows, cols = np.nonzero(labels == part)
-        marks.append((len(rows), int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)))
-    biggest = max((pixels for pixels, _, _ in marks), default=0)
-    return [mark for mark in marks if mark[0] >= max(PART_PX, PART_SHARE * biggest)]
+def _marks(mask: np.ndarray) -> list[tuple[int, int, int]]:
+    """(pixels, height, width) of each mark: the 8-connected parts of a boolean image of at
+    least PART_PX pixels and PART_SHARE of the biggest (specks and noise are not marks)."""
+    if not mask.any():
+        return []
+    rows, starts, ends, comp = _strokes(mask)
+    n = int(comp.max()) + 1
+    pixels = np.bincount(comp, weights=ends - starts, minlength=n)
+    top, bottom = np.full(n, mask.shape[0]), np.zeros(n, np.int64)
+    left, right = np.full(n, mask.shape[1]), np.zeros(n, np.int64)
+    np.minimum.at(top, comp, rows)
+    np.maximum.at(bottom, comp, rows + 1)
+    np.minimum.at(left, comp, starts)
+    np.maximum.at(right, comp, ends)
+    keep = pixels >= max(PART_PX, PART_SHARE * pixels.max())
+    return [(int(pixels[c]), int(bottom[c] - top[c]), int(right[c] - left[c])) for c in np.flatnonzero(keep)]
 
 
 def _is_dot(pixels: int, height: int, width: int) -> bool:
