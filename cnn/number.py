@@ -145,6 +145,12 @@ def digit_height(piece: DigitPiece, pieces: list[DigitPiece]) -> int:
     return int(np.median(others)) if others else h
 
 
+def _read_cuts(piece: DigitPiece, read: dict[int, Prediction]) -> list[Cut]:
+    """The ways to cut ``piece`` whose parts the model has all read (a part with no ink to
+    prepare was not)."""
+    return [c for c in piece.cuts if all(id(part) in read for part in c.parts)]
+
+
 def _doubt(prediction: Prediction) -> float:
     """How unsure the model is, on a log scale: log(1 - top probability)."""
     return math.log(max(1.0 - prediction.confidence, 1e-7))
@@ -157,7 +163,7 @@ def cut_evidence(
     ``height``: a digit's height in this number, by default the piece's own) and the best cut:
     the one whose parts' doubts sum least, each stroke it crosses counting against it; None
     without a cut whose parts were all read."""
-    cuts = [c for c in piece.cuts if all(id(part) in read for part in c.parts)]
+    cuts = _read_cuts(piece, read)
     if not cuts:
         return None
     doubts = [[_doubt(read[id(part)]) for part in c.parts] for c in cuts]
@@ -184,7 +190,7 @@ def choose_cut(piece: DigitPiece, read: dict[int, Prediction], height: int | Non
     against the cut; any other is cut where a cut crosses next to no ink, else by the
     logistic rule (``height``: a digit's height in this number, see `digit_height`)."""
     if piece.too_wide:
-        cuts = [c for c in piece.cuts if all(id(part) in read for part in c.parts)]
+        cuts = _read_cuts(piece, read)
         if not cuts:
             return None
 
