@@ -441,9 +441,9 @@ PRESETS: dict[str, TrainConfig] = {
     # 6e-3 (the fast default's bfloat16 settings were not measured for it). A fifth of
     # non-digits, not a tenth: it has the room to learn them, and the class model is the one
     # the whole class draws at (0.1 -> 0.2: non-digits refused 88.0% -> 91.4%, drawn digits
-    # 98.4% both). drawn_accuracy.py, seeds 0-2, as it is: 98.3% of the drawn digits (hardest
-    # source lowres 96.5%), non-digits refused 92.3% (real digits 0.9%), MNIST 99.40-99.41%,
-    # 62-64 s a training (100-171 s with other jobs on the 2-core CPU).
+    # 98.4% both). drawn_accuracy.py, seeds 0-2, as it is: 98.5% of the drawn digits (hardest
+    # source hairline 96.7%), non-digits refused 92.5% (real digits 0.8%), MNIST 99.37-99.43%,
+    # 100-171 s a training with other jobs on the 2-core CPU.
     "best reader": TrainConfig(
         filters=32,
         dense_units=256,
