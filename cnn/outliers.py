@@ -22,8 +22,6 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cnn.handwriting import curve
-
 SIDE = 200
 LETTERS = "ACEFHKMNPRTUVWXYaefhkmnrtuvwy"  # none of them reads as a digit
 KINDS = (
@@ -69,6 +67,17 @@ def _points(rng: np.random.Generator, n: int, margin: float = 20) -> list[tuple[
     return [tuple(rng.uniform(margin, SIDE - margin, 2)) for _ in range(n)]
 
 
+def _smooth(p: np.ndarray, per_segment: int = 10) -> np.ndarray:
+    """A curve through the points ``p`` (n, 2): quadratic B-spline, ends kept."""
+    if len(p) < 3:
+        return p
+    mid = (p[:-1] + p[1:]) / 2
+    ctrl = np.vstack([p[:1], mid, p[-1:]])
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    out = [(1 - t) ** 2 * ctrl[i] + 2 * (1 - t) * t * p[i] + t**2 * ctrl[i + 1] for i in range(1, len(p) - 1)]
+    return np.vstack([p[:1], *out, p[-1:]])
+
+
 def non_digit(kind: str, rng: np.random.Generator, fonts: list[str], canvas_only: bool = False) -> np.ndarray:
     img = Image.new("L", (SIDE, SIDE), 0)
     d = ImageDraw.Draw(img)
@@ -83,7 +92,7 @@ def non_digit(kind: str, rng: np.random.Generator, fonts: list[str], canvas_only
         p = np.cumsum(rng.normal(0, 25, (int(rng.integers(6, 25)), 2)), axis=0)
         p = (p - p.min(0)) / np.maximum(np.ptp(p, 0), 1) * rng.uniform(60, 170) + rng.uniform(10, 40)
         if rng.random() < 0.5:  # a smooth hand's scribble: curves through the turns, not corners
-            p = curve(*p)
+            p = _smooth(p)
         d.line([tuple(q) for q in p], fill=255, width=w, joint="curve")
     elif kind == "arrow":
         # A shaft (straight or bent) with a head at one end or both, pointing any way.
@@ -91,7 +100,7 @@ def non_digit(kind: str, rng: np.random.Generator, fonts: list[str], canvas_only
         tip = c + r * np.array([math.cos(a), math.sin(a)])
         tail = c - r * np.array([math.cos(a), math.sin(a)])
         bend = rng.normal(0, 0.25) * r * np.array([-math.sin(a), math.cos(a)])
-        d.line([tuple(q) for q in curve(tail, c + bend, tip)], fill=255, width=w, joint="curve")
+        d.line([tuple(q) for q in _smooth(np.array([tail, c + bend, tip]))], fill=255, width=w, joint="curve")
         ends = [(tip, a)] + ([(tail, a + math.pi)] if rng.random() < 0.2 else [])
         for end, towards in ends:
             size, spread = r * rng.uniform(0.35, 0.6), rng.uniform(0.35, 0.8)
