@@ -4,6 +4,7 @@
     python benchmarks/classroom_load.py --sessions 10 --duration 60
     python benchmarks/classroom_load.py --url http://127.0.0.1:8501 --url http://127.0.0.1:8502
     python benchmarks/classroom_load.py --train                  # ... while a training job runs
+    python benchmarks/classroom_load.py --number                 # 6-digit numbers in Number mode
     python -m benchmarks.classroom_load --record   # re-record what a browser sends (from the repository root)
 
 Unlike benchmarks/load_test.py (in-process, no server), every stroke here goes through
@@ -21,8 +22,11 @@ that falls due while the previous answer is still out is sent when the answer co
 counted as late).  One tab per server opens first, then the rest (--cold-start: all at
 once). A stroke is timed from sending its BackMsg to the rerun's ForwardMsg
 script_finished, and counts as answered only if that rerun drew the heading
-"Prediction: <the drawing's digit>". Before timing, one session sends every drawing
-once and the pool keeps only the drawings the served model reads right ("calibration"),
+"Prediction: <the drawing's digit>" (with --number: each tab switches the page to Number
+mode as a click on its "Read" control does, and sends 6-digit numbers on the 700x280
+canvas; a stroke is answered right when the rerun drew "Number: <the number>"). Before
+timing, one session sends every drawing once and the pool keeps only the drawings the
+served model reads right ("calibration"),
 so a wrong answer under load is a real fault (a mixed-up session, a stale rerun), not
 the model's mistake.
 
@@ -63,7 +67,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 TEMPLATE = Path(__file__).with_name("recorded_stroke.json")
-ANSWER = re.compile(r"^Prediction: (\d)(?: or (\d)\?)?$")
+ANSWER = re.compile(r"^(?:Prediction: \d(?: or \d\?)?|Number: \d+)$")  # a digit's heading, or a number's
+DIGIT, NUMBER = "Digit", "Number"  # the Draw page's modes (its "Read" control, key "mode")
 FINISHED_OK = (0, 3)  # ForwardMsg.ScriptFinishedStatus: the whole page, or a fragment (a stroke's)
 REFUSED = "That doesn't look like a digit"  # the Draw page's heading for a refused drawing
 ID = re.compile(r"^\$\$ID-[0-9a-f]+-(.+)$")  # a keyed widget's id: $$ID-<hash>-<user key>
@@ -145,13 +150,16 @@ def stroke_msg(
     drawing_url: str | None,
     cached: list[str] = (),
     fragment_id: str | None = None,
+    mode: str = DIGIT,
 ):
     """The recorded stroke BackMsg, made this session's: its page hash and url, its widget
     ids (matched by user key), the selectbox value its page shows, widgets its page shows
     that the recording did not (at their defaults, as a browser reports them), the hashes
     of the ForwardMsgs it holds in its cache, and the canvas value carrying `drawing_url`
-    in place of the recorded PNG. The Train page's recorded messages go through here too
-    (no drawing; a fragment rerun names the session's fragment)."""
+    in place of the recorded PNG, and the Draw page's mode: in Number mode the canvas value
+    goes to the wide canvas (key "number_canvas") the page then shows. The Train page's
+    recorded messages go through here too (no drawing; a fragment rerun names the
+    session's fragment)."""
     BackMsg, _ = _protos()
     msg = BackMsg()
     msg.CopyFrom(template)
@@ -167,12 +175,17 @@ def stroke_msg(
     seen = set()
     for ws in recorded:
         key = widget_key(ws.id)
+        if key == "canvas" and "number_canvas" in widgets:
+            key = "number_canvas"
         if key not in widgets:
             continue  # the recording's page showed it, this one does not
         widget_id, proto = widgets[key]
         seen.add(key)
         new = rerun.widget_states.widgets.add()
-        if key == "canvas" and drawing_url is not None:
+        if key == "mode":
+            new.id = widget_id
+            new.string_array_value.data.append(mode)
+        elif key.endswith("canvas") and drawing_url is not None:
             value = json.loads(ws.json_value)
             value["drawing"]["data"] = drawing_url
             new.id = widget_id
@@ -222,8 +235,9 @@ class Run:
 
 
 class Session:
-    def __init__(self, base_url: str, template: dict, page: str = "draw"):
+    def __init__(self, base_url: str, template: dict, page: str = "draw", mode: str = DIGIT):
         self.base = base_url.rstrip("/")
+        self.mode = mode
         self.page = page
         self.page_url = f"{self.base}/{page}"
         self.template = template
@@ -259,7 +273,10 @@ class Session:
         msg.rerun_script.page_name = self.page
         msg.rerun_script.context_info.url = self.page_url
         await self.ws.send(msg.SerializeToString())
-        return await self.finished(STROKE_TIMEOUT)
+        run = await self.finished(STROKE_TIMEOUT)
+        if self.mode != DIGIT and not run.exceptions:  # the page opens in Digit mode: switch, as a click does
+            run = await self.replay("stroke", fragment_id="")  # a whole-page rerun: the mode is outside the fragment
+        return run
 
     def _xsrf_cookie(self) -> str:
         """The browser's first requests: the page's HTML, then /_stcore/health, whose
@@ -356,15 +373,29 @@ class Session:
         """Send the recorded message `name` made this session's; the run it causes."""
         self._drain()
         msg = stroke_msg(
-            self.template[name], self.page_script_hash, self.widgets, self.page_url, None, list(self.cache), fragment_id
+            self.template[name],
+            self.page_script_hash,
+            self.widgets,
+            self.page_url,
+            None,
+            list(self.cache),
+            fragment_id,
+            self.mode,
         )
         await self.ws.send(msg.SerializeToString())
         return await self.finished(STROKE_TIMEOUT)
 
-    async def stroke(self, drawing_url: str, label: int | None) -> Result:
+    async def stroke(self, drawing_url: str, label: str | None) -> Result:
+        """Send a drawing of ``label`` (a digit, or in Number mode a number, as text)."""
         self._drain()
         msg = stroke_msg(
-            self.template["stroke"], self.page_script_hash, self.widgets, self.page_url, drawing_url, list(self.cache)
+            self.template["stroke"],
+            self.page_script_hash,
+            self.widgets,
+            self.page_url,
+            drawing_url,
+            list(self.cache),
+            mode=self.mode,
         )
         result = Result(sent_at=time.perf_counter())
         await self.ws.send(msg.SerializeToString())
@@ -391,7 +422,7 @@ class Session:
             result.error = (
                 f"no prediction heading in the rerun (headings {run.headings}, alerts {run.alerts}, {run.bytes} bytes)"
             )
-        elif label is not None and result.answer != f"Prediction: {label}":
+        elif label is not None and result.answer != f"{'Number' if self.mode == NUMBER else 'Prediction'}: {label}":
             result.error = f"wrong answer: {result.answer!r} for a drawn {label}"
         return result
 
@@ -633,13 +664,15 @@ async def classroom(
     train_runs: Path | None = None,
     say=print,
     cold_start: bool = False,
+    mode: str = DIGIT,
 ) -> dict:
-    """Connect `sessions` tabs (spread round-robin over `urls`), calibrate, then draw for
-    `duration` seconds. With `train_runs` (the served runs folder), a teacher first
+    """Connect `sessions` tabs (spread round-robin over `urls`) in the Draw page's `mode`,
+    calibrate, then draw for `duration` seconds. With `train_runs` (the served runs folder), a teacher first
     trains alone (the students' tabs open but idle), then again and again while the students
     draw; they draw until the last job has saved its run, if it outlasts `duration`."""
     rng = random.Random(seed)
-    tabs = [Session(urls[i % len(urls)], template) for i in range(sessions)]
+    tabs = [Session(urls[i % len(urls)], template, mode=mode) for i in range(sessions)]
+    canvas = "number_canvas" if mode == NUMBER else "canvas"
     t0 = time.perf_counter()
     gate = asyncio.Semaphore(4)  # tabs open a few at a time, as a class arriving
 
@@ -649,7 +682,7 @@ async def classroom(
                 run = await tab.connect()
             except (TimeoutError, OSError, ConnectionError) as exc:
                 return tab, f"the Draw page did not load on {tab.base}: {exc!r}"
-            if run.exceptions or "canvas" not in run.widgets:
+            if run.exceptions or canvas not in run.widgets:
                 return tab, f"the Draw page did not load on {tab.base}: {run.exceptions or run.headings}"
             return tab, None
 
@@ -705,6 +738,7 @@ async def classroom(
     errors = [r.error for r in results if r.error] + load_errors
     timed = [r.seconds for r in results if r.seconds is not None]
     report = {
+        "mode": mode,
         "sessions": sessions,
         "urls": urls,
         "duration_s": round(elapsed, 1),
@@ -767,7 +801,7 @@ async def classroom(
 
 def print_report(r: dict) -> None:
     print(
-        f"\n{r['sessions']} sessions over {len(r['urls'])} server(s), {r['duration_s']} s "
+        f"\n{r['sessions']} sessions ({r['mode']} mode) over {len(r['urls'])} server(s), {r['duration_s']} s "
         f"(connected in {r['connect_s']} s); pool {r['drawings'] - len(r['calibration_dropped'])}"
         f"/{r['drawings']} drawings the model reads right"
     )
@@ -844,11 +878,45 @@ def ensure_runs_dir(runs_dir: Path, run_id: str | None, workdir: Path) -> Path:
     return runs_dir
 
 
-def make_drawings(n: int, seed: int) -> list[tuple[str, int]]:
+def make_drawings(n: int, seed: int) -> list[tuple[str, str]]:
+    """`n` drawings of one digit on the 280x280 canvas, each with its digit."""
     from cnn.drawings import drawn_set
 
     images, labels = drawn_set(n, seed=seed)
-    return [(data_url(a), int(y)) for a, y in zip(images, labels)]
+    return [(data_url(a), str(y)) for a, y in zip(images, labels)]
+
+
+def make_numbers(n: int, seed: int, digits: int = 6) -> list[tuple[str, str]]:
+    """`n` drawings of a `digits`-digit number on the Number mode's 700x280 canvas, each
+    with its number: `drawn_set`'s digits cut to their ink, scaled to one height (150 px,
+    +-10% each), 8-20 px apart, the row shrunk to fit 680 px, each moved up or down a little."""
+    import numpy as np
+    from PIL import Image
+
+    from cnn.drawings import drawn_set
+
+    images, labels = drawn_set(n * digits, seed=seed)
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        crops = []
+        for a in images[k * digits : (k + 1) * digits, :, :, 3]:
+            ys, xs = a.any(axis=1).nonzero()[0], a.any(axis=0).nonzero()[0]
+            crop = Image.fromarray(a[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1])
+            h = round(150 * rng.uniform(0.9, 1.1))
+            crops.append(crop.resize((max(1, round(crop.width * h / crop.height)), h), Image.BILINEAR))
+        gaps = [rng.randint(8, 20) for _ in crops[1:]]
+        shrink = min(1.0, (680 - sum(gaps)) / sum(c.width for c in crops))
+        canvas = Image.new("L", (700, 280))
+        left = 10
+        for crop, gap in zip(crops, [*gaps, 0]):
+            crop = crop.resize((max(1, round(crop.width * shrink)), max(1, round(crop.height * shrink))))
+            canvas.paste(crop, (left, rng.randint(5, 275 - crop.height)))
+            left += crop.width + gap
+        rgba = np.zeros((280, 700, 4), np.uint8)
+        rgba[:, :, 3] = np.asarray(canvas)
+        out.append((data_url(rgba), "".join(str(y) for y in labels[k * digits : (k + 1) * digits])))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -871,8 +939,10 @@ def run_benchmark(
     template_path: Path = TEMPLATE,
     quiet: bool = False,
     cold_start: bool = False,
+    number: bool = False,
 ) -> dict:
-    """Start a server (unless `urls`), run the classroom, return the report dict."""
+    """Start a server (unless `urls`), run the classroom, return the report dict. With
+    `number`, the students write 6-digit numbers in the Draw page's Number mode."""
     template = load_template(template_path)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     workdir = Path(tempfile.mkdtemp(prefix="classroom-load-"))
@@ -898,8 +968,8 @@ def run_benchmark(
             url, proc = start_server(served, workdir / "streamlit.log")
             say(f"server {url} (pid {proc.pid}, log {workdir / 'streamlit.log'}), runs {served}")
             urls, pids = [url], [proc.pid]
-        say(f"drawing {n_drawings} digits (seed {seed}) ...")
-        drawings = make_drawings(n_drawings, seed)
+        say(f"drawing {n_drawings} {'6-digit numbers' if number else 'digits'} (seed {seed}) ...")
+        drawings = (make_numbers if number else make_drawings)(n_drawings, seed)
         say(f"{sessions} sessions, {duration:.0f} s, one stroke per ~{interval} s each ...")
         report = asyncio.run(
             classroom(
@@ -914,6 +984,7 @@ def run_benchmark(
                 served if train else None,
                 say,
                 cold_start,
+                NUMBER if number else DIGIT,
             )
         )
         if proc is not None and proc.poll() is not None:
@@ -967,6 +1038,9 @@ def main() -> None:
         help="open every tab at once, even the first "
         "on a fresh server (default: one tab per server first, then the others)",
     )
+    parser.add_argument(
+        "--number", action="store_true", help="write 6-digit numbers in the Draw page's Number mode (700x280 canvas)"
+    )
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--record", action="store_true", help=f"re-record {TEMPLATE.name} with Chromium and exit")
     args = parser.parse_args()
@@ -987,6 +1061,7 @@ def main() -> None:
         server_pids=args.server_pid,
         train=args.train,
         cold_start=args.cold_start,
+        number=args.number,
     )
     print_report(report)
     if args.json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from benchmarks.classroom_load import load_template, run_benchmark, stroke_msg
+from benchmarks.classroom_load import NUMBER, load_template, run_benchmark, stroke_msg
 
 REPORT_FIELDS = {
     "strokes",
@@ -64,6 +64,19 @@ def test_a_stroke_is_the_recording_made_this_sessions_own():
     assert canvas["drawing"]["raw"]["objects"]
 
 
+def test_in_number_mode_a_stroke_picks_number_mode_and_fills_the_wide_canvas():
+    template = load_template()["stroke"]
+    widgets = {
+        "mode": ("$$ID-0001-mode", _Widget("ButtonGroup")),
+        "number_canvas": ("$$ID-0002-number_canvas", _Widget("BidiComponent")),
+    }
+    msg = stroke_msg(template, "h", widgets, "http://127.0.0.1:1/draw", "data:image/png;base64,BBBB", mode=NUMBER)
+    states = {w.id: w for w in msg.rerun_script.widget_states.widgets}
+    assert set(states) == {"$$ID-0001-mode", "$$ID-0002-number_canvas"}
+    assert list(states["$$ID-0001-mode"].string_array_value.data) == ["Number"]
+    assert json.loads(states["$$ID-0002-number_canvas"].json_value)["drawing"]["data"] == "data:image/png;base64,BBBB"
+
+
 def test_three_sessions_for_ten_seconds_get_every_stroke_answered_with_the_right_digit(good_run_dir, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(good_run_dir, runs)
@@ -76,3 +89,16 @@ def test_three_sessions_for_ten_seconds_get_every_stroke_answered_with_the_right
     assert report["bytes_per_stroke"] > 1000
     assert report["server_cpu_ms_per_stroke"] > 0
     assert all(mb > 50 for mb in report["server_rss_mb"].values())
+
+
+def test_two_sessions_writing_numbers_get_each_whole_number_read_right(good_run_dir, tmp_path):
+    """Number mode through the server: each tab switches the Draw page to Number mode and
+    sends 6-digit numbers on the wide canvas; answered right = the page drew "Number: <it>"."""
+    runs = tmp_path / "runs"
+    shutil.copytree(good_run_dir, runs)
+    report = run_benchmark(sessions=2, duration=8, runs_dir=runs, n_drawings=12, quiet=True, number=True)
+    assert report["mode"] == NUMBER
+    assert report["errors"] == 0, report["error_samples"]
+    assert report["strokes"] >= 6, report
+    assert report["answered_right"] == report["strokes"]
+    assert len(report["calibration_dropped"]) <= 9, report["calibration_dropped"]
