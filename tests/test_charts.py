@@ -1,9 +1,12 @@
 """The training-curve figure the live Train page rebuilds twice a second."""
 
+import base64
+import io
 import json
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 from cnn.records import History
 from ui import charts
@@ -85,8 +88,12 @@ def test_number_boxes_outline_each_digit_where_it_was_found_and_mark_the_unsure_
     ink[50:230, 100:110] = 1
     boxes = [(50, 100, 230, 110), (60, 300, 220, 420)]
     fig = charts.number_boxes(ink, boxes, [1, 7], [False, True])
-    (heatmap,) = fig.data
-    assert np.asarray(heatmap.z).shape == (112, 280), "shrunk to 280 px wide"
+    (picture,) = fig.data
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(picture.source.removeprefix("data:image/png;base64,")))))
+    assert shown.shape == (112, 280), "shrunk to 280 px wide"
+    assert shown[20:90, 40:43].max() == 0 and shown[:15].min() == 255, "ink black, the rest white"
+    assert len(fig.to_json()) < 6000, "a PNG, not a heatmap's values (170 KB of JSON for a 6-digit number)"
+    assert fig.layout.yaxis.range == (111.5, -0.5), "row 0 at the top"
     sure, unsure = fig.layout.shapes
     # 2.5 input pixels per shown pixel: input edge u is shown at u / 2.5 - 0.5.
     assert (sure.x0, sure.x1, sure.y0, sure.y1) == (39.5, 43.5, 19.5, 91.5)
@@ -139,5 +146,11 @@ def test_the_charts_redrawn_after_every_stroke_are_written_as_plotly_validates_t
     image = np.zeros((28, 28), np.float32)
     image[3:20, 5:9] = 0.5
     p = np.array([0.012, 0.004, 0.9, 0.02, 0, 0, 0.064, 0, 0, 0], np.float32)
-    for fig in (charts.probability_bars(p), charts.digit_image(image, height=160), charts.digit_image(image, "title")):
+    boxes = charts.number_boxes(np.pad(image, ((0, 0), (0, 40))), [(3, 5, 20, 9)], [1], [False])
+    for fig in (
+        charts.probability_bars(p),
+        charts.digit_image(image, height=160),
+        charts.digit_image(image, "title"),
+        boxes,
+    ):
         assert json.loads(fig.to_json()) == json.loads(go.Figure(fig.to_dict()).to_json())
