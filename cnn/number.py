@@ -8,14 +8,17 @@ The model reads one digit at a time, so a number has to be split first:
 3. digits      strokes whose spans overlap left to right are one digit (a 4, 5 or 7 drawn
                in two strokes); a mark much shorter than the digits (a dot, a dash) joins
                a digit it almost touches (a broken stroke) and is dropped otherwise
-4. touching    a piece may be touching digits: it is cut along the top-to-bottom path
-               that crosses the least ink, one path near each of a few places across it
-               (one anywhere across a piece as narrow as a digit); the model judges
-               which, and, for a piece a digit could be as wide as, whether to cut at all,
-               the other digits of the number giving the height a digit has; a path that
-               crosses next to no ink always cuts
-5. reading     each piece and each part of each cut is prepared like a single digit
-               (`preprocess.prepare_ink`), and all of them are classified in one batch
+4. reading     each piece is prepared like a single digit (`preprocess.prepare_ink`), and
+               all of them are classified in one batch; a piece the model is sure of
+               (SURE), no wider than one digit can be, is one digit, unless a path
+               parts it through next to no ink
+5. touching    any other piece may be touching digits: it is cut along the top-to-bottom
+               path that crosses the least ink, one path near each of a few places across
+               it (one anywhere across a piece as narrow as a digit); every part of every
+               cut is prepared and classified in a second batch, and the model judges
+               which cut, and, for a piece a digit could be as wide as, whether to cut at
+               all, the other digits of the number giving the height a digit has; a path
+               that crosses next to no ink always cuts
 
 Boxes are (top, left, bottom, right) in input pixels, bottom/right exclusive.
 """
@@ -60,6 +63,7 @@ CLEAN = 0.3  # a cut crossing less ink than this (in pen widths) parts two digit
 # none of the 1,920 drawn digits of the pool has one, a sixth of touching or gapless pairs do
 CLEAN_MIN_WIDTH = 0.1  # ... leaving each side at least this share of the height (narrow pairs: 17, 21);
 # a piece as narrow as one digit has one candidate cut, anywhere between these margins
+SURE = 0.999  # a piece the model reads as one digit this surely is one digit: no cut is looked for
 CROSSING = 4.0  # a piece too wide for one digit: cut where the least sure digit is surest, plus this per stroke crossed
 TWO_CROSSING = 2.0  # any other: the cut whose parts' doubts (log scale) sum least, plus this per stroke crossed
 MOST_CROSSED = 4.0  # strokes crossed count up to this many in the rule below
@@ -114,19 +118,21 @@ class NumberReading:
 
 
 def read_number(classifier: Classifier, image: np.ndarray) -> NumberReading | None:
-    """Split ``image`` into digits and read them; None when there is no digit. Every piece,
-    and every part of every way to cut one, go to the model in one batch."""
+    """Split ``image`` into digits and read them; None when there is no digit. The pieces go
+    to the model in one batch; then the ways to cut those it is not sure are one digit (and
+    those too wide for one), every part of every way in a second batch."""
     ink = ink_map(image)
-    pieces = split_ink(ink)
-    batch: list[tuple[DigitPiece, Prepared]] = []
-    for part in (part for piece in pieces for part in _every_part(piece) if part is not piece or not _clean(piece)):
-        prepared = prepare_ink(part.ink)
-        if prepared is not None:
-            batch.append((part, prepared))
-    if not batch:
+    pieces = _pieces(ink)
+    read: dict[int, Prediction] = {}
+    _read(classifier, pieces, read)
+    maybe_two = [i for i, one in enumerate(_one_digit(pieces, read)) if not one]
+    for i, piece in zip(maybe_two, _split_touching([pieces[i] for i in maybe_two])):
+        if id(pieces[i]) in read:
+            read[id(piece)] = read.pop(id(pieces[i]))
+        pieces[i] = piece
+    _read(classifier, [part for i in maybe_two for part in _every_part(pieces[i]) if part is not pieces[i]], read)
+    if not read:
         return None
-    probabilities = classifier.probabilities(np.stack([prepared.image for _, prepared in batch]))
-    read = {id(part): Prediction(p, prepared) for (part, prepared), p in zip(batch, probabilities)}
     digits = [
         ReadDigit(part.box, read[id(part)])
         for piece in pieces
@@ -134,6 +140,37 @@ def read_number(classifier: Classifier, image: np.ndarray) -> NumberReading | No
         if id(part) in read
     ]
     return NumberReading(ink=ink, digits=tuple(digits)) if digits else None
+
+
+def _read(classifier: Classifier, parts: list[DigitPiece], read: dict[int, Prediction]) -> None:
+    """Prepare ``parts`` like single digits and read them in one batch, into ``read`` (by
+    id; a part with no ink to prepare is left out)."""
+    batch: list[tuple[DigitPiece, Prepared]] = []
+    for part in parts:
+        prepared = prepare_ink(part.ink)
+        if prepared is not None:
+            batch.append((part, prepared))
+    if batch:
+        probabilities = classifier.probabilities(np.stack([prepared.image for _, prepared in batch]))
+        read.update((id(part), Prediction(p, prepared)) for (part, prepared), p in zip(batch, probabilities))
+
+
+def _one_digit(pieces: list[DigitPiece], read: dict[int, Prediction]) -> list[bool]:
+    """Which of ``pieces`` are one digit without weighing ways to cut them: those the model
+    reads as one digit with at least SURE confidence, no wider than one digit can be, and
+    with no path across them through next to no ink (which would part two digits whatever
+    the model says). The cut rule never cut another such piece of the 1,800 numbers of
+    benchmarks/number_accuracy.py --seed 1; weighing the ways to cut (finding them, reading
+    their parts) is most of a number's time."""
+    sure = [
+        id(p) in read and read[id(p)].confidence >= SURE and p.ink.shape[1] <= WIDE * p.ink.shape[0] for p in pieces
+    ]
+    across = [(i, math.ceil(CLEAN_MIN_WIDTH * pieces[i].ink.shape[0])) for i in np.flatnonzero(sure)]
+    across = [(i, m) for i, m in across if pieces[i].ink.shape[1] - 2 * m >= 1]
+    found = _cuts([(pieces[i], (m, pieces[i].ink.shape[1] - m)) for i, m in across])
+    for (i, _), cut in zip(across, found):
+        sure[i] = cut is None or cut[2] >= CLEAN
+    return sure
 
 
 def digit_height(piece: DigitPiece, pieces: list[DigitPiece]) -> int:
@@ -236,6 +273,12 @@ def split_digits(image: np.ndarray) -> list[DigitPiece]:
 
 def split_ink(ink: np.ndarray) -> list[DigitPiece]:
     """`split_digits` for an ink map already made."""
+    return _split_touching(_pieces(ink))
+
+
+def _pieces(ink: np.ndarray) -> list[DigitPiece]:
+    """The digits of an ink map as found by their strokes, left to right, before any is
+    cut (steps 2 and 3)."""
     h, w = ink.shape
     f = max(1, math.ceil(min(h, w) / GRID_CELLS))
     padded = padded_to(ink, f)
@@ -266,8 +309,7 @@ def split_ink(ink: np.ndarray) -> list[DigitPiece]:
     labels = labels.reshape(gh, gw)
 
     pieces = [_cut_out(ink, labels, g, f) for g in range(int(group.max()) + 1)]
-    pieces = _split_touching([p for p in pieces if p is not None])
-    return sorted(pieces, key=lambda p: (p.box[1] + p.box[3], p.box[0]))
+    return sorted((p for p in pieces if p is not None), key=lambda p: (p.box[1] + p.box[3], p.box[0]))
 
 
 def _group(spans: np.ndarray, kept: np.ndarray) -> np.ndarray:

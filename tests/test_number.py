@@ -11,9 +11,9 @@ import pytest
 from images import rgba_from_alpha
 from PIL import Image, ImageDraw
 
-from cnn.number import CLEAN, MAYBE_TWO, NumberReading, ReadDigit, digit_height, read_number, split_digits
+from cnn.number import CLEAN, MAYBE_TWO, SURE, NumberReading, ReadDigit, digit_height, read_number, split_digits
 from cnn.predict import Prediction
-from cnn.preprocess import SIZE, prepare
+from cnn.preprocess import SIZE, prepare, prepare_ink
 
 WIDE, HIGH = 700, 280
 PEN = 16
@@ -194,12 +194,49 @@ def test_a_drawn_number_is_read_in_one_batch_with_its_boxes(good_run, drawn_digi
 
     reading = read_number(classifier, number_canvas([crops[i] for i in picks]))
     assert reading.number == "2026"
-    assert len(batches) == 1 and batches[0] >= 4, "one call to the model for every piece"
+    assert batches[0] == 4, "one call to the model for the four pieces"
+    assert len(batches) <= 2, "and at most one more for the parts of every way to cut those it doubts"
     lefts = [d.box[1] for d in reading.digits]
     assert lefts == sorted(lefts) and lefts[0] >= 38
     for d in reading.digits:
         assert d.prediction.prepared.image.shape == (SIZE, SIZE)
         assert abs(float(d.prediction.probabilities.sum()) - 1) < 1e-4
+
+
+def test_digits_the_model_is_sure_of_are_not_looked_at_for_cuts(good_run, drawn_digits, monkeypatch):
+    """Weighing the ways to cut a piece is most of a number's time: a piece the model reads
+    as one digit with SURE confidence, and that no path parts through next to no ink, is one."""
+    import cnn.number
+    from cnn.predict import classifier_for
+
+    classifier = classifier_for(good_run)
+    crops, labels = drawn_digits
+    sure = [i for i in range(len(crops)) if classifier.classify(number_canvas([crops[i]])).confidence >= SURE]
+    assert len(sure) >= 4, "the test needs digits the model is sure of"
+    weighed = []
+    split = cnn.number._split_touching
+    monkeypatch.setattr(cnn.number, "_split_touching", lambda ps, **kw: weighed.extend(ps) or split(ps, **kw))
+
+    reading = read_number(classifier, number_canvas([crops[i] for i in sure[:4]]))
+    assert reading.number == "".join(str(labels[i]) for i in sure[:4])
+    assert weighed == []
+
+
+def test_a_piece_the_model_is_sure_of_is_still_cut_through_next_to_no_ink():
+    """Two digits joined by a faint hairline are one piece; whatever the model says of it,
+    a path parts them through next to no ink, so their ways to be cut are weighed."""
+    from cnn.number import _one_digit, _pieces
+
+    ink = np.zeros((HIGH, WIDE), np.float32)
+    ink[60:200, 100:112] = 1  # a 1
+    ink[60:200, 160:172] = 1  # another, 48 px to its right
+    alone = _pieces(ink[:, :140])
+    ink[130, 112:160] = 0.5  # a faint hairline between them
+    (pair,) = _pieces(ink)
+    certain = np.eye(10, dtype=np.float32)[1]
+    read = {id(p): Prediction(certain, prepare_ink(p.ink)) for p in (*alone, pair)}
+    assert _one_digit(alone, read) == [True]
+    assert _one_digit([pair], read) == [False]
 
 
 def test_a_touching_pair_as_narrow_as_one_digit_is_cut_when_the_model_reads_two(good_run, drawn_digits):
