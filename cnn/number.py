@@ -116,6 +116,13 @@ class NumberReading:
         """The positions of the digits the model is not sure about."""
         return tuple(i for i, d in enumerate(self.digits) if d.prediction.unsure)
 
+    @property
+    def wide(self) -> tuple[int, ...]:
+        """The positions of the digits wide enough to be two touching ones read as one:
+        wider than MAYBE_TWO times the number's median digit height."""
+        height = float(np.median([bottom - top for top, _, bottom, _ in (d.box for d in self.digits)]))
+        return tuple(i for i, d in enumerate(self.digits) if d.box[3] - d.box[1] > MAYBE_TWO * height)
+
 
 def read_number(classifier: Classifier, image: np.ndarray) -> NumberReading | None:
     """Split ``image`` into digits and read them; None when there is no digit. The pieces go

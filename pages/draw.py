@@ -277,9 +277,16 @@ def show_reading(reading: NumberReading) -> None:
             for i in reading.unsure:
                 (a, pa), (b, pb) = digits[i].prediction.top(2)
                 doubts.append(f"digit {i + 1}: {a} ({pa:.0%}) or {b} ({pb:.0%})")
+            touching = [i + 1 for i in reading.unsure if i in reading.wide]
             st.warning(
                 f"The model is unsure of {'; '.join(doubts)}. "
                 f"Draw {'that digit' if len(doubts) == 1 else 'those digits'} again, larger and more clearly."
+                + (
+                    f" If digit {' and '.join(map(str, touching))} is really two digits that touch, "
+                    "leave a gap between them."
+                    if touching
+                    else ""
+                )
             )
         else:
             st.markdown(f"At least **{min(d.prediction.confidence for d in digits):.0%}** confident of every digit")

@@ -71,9 +71,31 @@ def test_an_unsure_digit_is_marked_and_the_rest_of_the_number_stands(good_run, m
     assert shown_number(at) == "23"
     (warning,) = at.warning
     assert "digit 2: 3 (45%) or 8 (39%)" in warning.value and "digit 1" not in warning.value
+    assert "leave a gap" not in warning.value, "a digit as narrow as one is no touching pair"
     boxes = chart(at, "number_boxes")
     assert [a["text"] for a in boxes["layout"]["annotations"]] == ["2", "3?"]
     assert [s["line"]["dash"] for s in boxes["layout"]["shapes"]] == ["solid", "dash"]
+
+
+def test_an_unsure_digit_as_wide_as_two_asks_for_a_gap_in_case_it_is_two(good_run, monkeypatch):
+    import cnn.number
+
+    read = cnn.number.read_number
+
+    def two_read_as_one_unsure_digit(classifier, image):
+        first, second = read(classifier, image).digits
+        p = np.full(10, 0.05, np.float32)
+        p[8], p[3] = 0.35, 0.2
+        top, left = min(first.box[0], second.box[0]), first.box[1]
+        bottom, right = max(first.box[2], second.box[2]), second.box[3]
+        one = cnn.number.ReadDigit((top, left, bottom, right), dataclasses.replace(first.prediction, probabilities=p))
+        return NumberReading(np.zeros((280, 700), np.float32), (one,))
+
+    monkeypatch.setattr(cnn.number, "read_number", two_read_as_one_unsure_digit)
+    at = draw(number_page(), canvas(strokes=[TWO, THREE]))
+    (warning,) = at.warning
+    assert "digit 1: 8 (35%) or 3 (20%)" in warning.value
+    assert "If digit 1 is really two digits that touch, leave a gap between them." in warning.value
 
 
 def test_a_photo_of_a_number_is_read_in_number_mode(good_run):
