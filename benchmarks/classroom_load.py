@@ -69,6 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).with_name("recorded_stroke.json")
 ANSWER = re.compile(r"^(?:Prediction: \d(?: or \d\?)?|Number: \d+)$")  # a digit's heading, or a number's
 DIGIT, NUMBER = "Digit", "Number"  # the Draw page's modes (its "Read" control, key "mode")
+READ_MS = re.compile(r"read in (\d+) ms\.")  # Number mode's caption: the page's own timing of read_number
 FINISHED_OK = (0, 3)  # ForwardMsg.ScriptFinishedStatus: the whole page, or a fragment (a stroke's)
 REFUSED = "That doesn't look like a digit"  # the Draw page's heading for a refused drawing
 ID = re.compile(r"^\$\$ID-[0-9a-f]+-(.+)$")  # a keyed widget's id: $$ID-<hash>-<user key>
@@ -218,6 +219,7 @@ class Result:
     late: bool = False
     base: str = ""
     refs: int = 0
+    read_ms: float | None = None  # Number mode: how long the page says finding and reading took
 
 
 @dataclass
@@ -226,6 +228,7 @@ class Run:
 
     headings: list = field(default_factory=list)
     alerts: list = field(default_factory=list)
+    texts: list = field(default_factory=list)  # markdown and captions
     exceptions: list = field(default_factory=list)
     widgets: dict = field(default_factory=dict)
     bytes: int = 0
@@ -322,6 +325,8 @@ class Session:
                         self.run.headings.append(el.heading.body)
                     elif kind_el == "alert":
                         self.run.alerts.append(el.alert.body)
+                    elif kind_el == "markdown":
+                        self.run.texts.append(el.markdown.body)
                     elif kind_el == "exception":
                         self.run.exceptions.append(el.exception.message or el.exception.type)
                     widget = element_widget(el)
@@ -412,6 +417,8 @@ class Session:
         result.refs = run.refs
         answers = [h for h in run.headings if ANSWER.match(h)]
         result.answer = answers[-1] if answers else None
+        timed = [float(m.group(1)) for t in run.texts if (m := READ_MS.search(t))]
+        result.read_ms = timed[-1] if timed else None
         if run.exceptions:
             result.error = f"exception on the page: {run.exceptions[0]}"
         elif run.status not in FINISHED_OK:
@@ -757,6 +764,8 @@ async def classroom(
         "p99_ms": round(percentile(timed, 99) * 1000, 1),
         "max_ms": round(max(timed, default=float("nan")) * 1000, 1),
         "mean_ms": round(statistics.fmean(timed) * 1000, 1) if timed else float("nan"),
+        "read_ms_p50": percentile([r.read_ms for r in ok if r.read_ms is not None], 50),
+        "read_ms_p95": percentile([r.read_ms for r in ok if r.read_ms is not None], 95),
         "bytes_per_stroke": round(statistics.fmean([r.bytes for r in ok])) if ok else 0,
         "cached_elements_per_stroke": round(statistics.fmean([r.refs for r in ok]), 2) if ok else 0,
         "per_url": {
@@ -813,6 +822,11 @@ def print_report(r: dict) -> None:
     print(
         f"latency ms: p50 {r['p50_ms']}  p95 {r['p95_ms']}  p99 {r['p99_ms']}  max {r['max_ms']}  (mean {r['mean_ms']})"
     )
+    if r["mode"] == NUMBER:
+        print(
+            f"  of which finding and reading the digits (the page's own timing of read_number): "
+            f"p50 {r['read_ms_p50']:.0f} ms  p95 {r['read_ms_p95']:.0f} ms"
+        )
     if len(r["per_url"]) > 1:
         for base, u in r["per_url"].items():
             print(f"  {base}: {u['strokes']} strokes, {u['errors']} errors, p50 {u['p50_ms']} ms, p95 {u['p95_ms']} ms")

@@ -102,3 +102,4 @@ def test_two_sessions_writing_numbers_get_each_whole_number_read_right(good_run_
     assert report["strokes"] >= 6, report
     assert report["answered_right"] == report["strokes"]
     assert len(report["calibration_dropped"]) <= 9, report["calibration_dropped"]
+    assert 0 < report["read_ms_p50"] <= report["read_ms_p95"], "the page's timing of the reading, read off its caption"

@@ -7,6 +7,7 @@ running into the 3), injected as the value the canvas component sends.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 from test_draw_page import canvas_value, chart, charts, headers, infos, page, png
@@ -50,6 +51,7 @@ def test_a_drawn_number_shows_the_number_boxes_and_each_digits_28x28(good_run):
     tiles = sorted(c.key for c in charts(at) if c.key.startswith("number_digit_"))
     assert tiles == ["number_digit_0", "number_digit_1"]
     assert {c.value.split(" · ")[0] for c in at.caption if " · " in c.value} == {"2", "3"}
+    assert any(re.search(r"Found, cut apart, prepared and read in \d+ ms\.", c.value) for c in at.caption)
     assert not at.get("toggle"), "the single-digit views are not offered for a number"
 
 
