@@ -24,8 +24,11 @@ it is right when every digit is found and read right. The yardsticks, both the s
 The target: whole-number accuracy >= 0.95 x single^k for k digits. Printed per gap and
 length: numbers, whole-number accuracy, the share with the right count of digits, single^k,
 the ratio to it, and the ratio to the alone yardstick (the product over its own digits).
-Last, the latency of a 6-digit number on the app's 700x280 canvas (split, prepare and one
-batched classification), median and 90th percentile over 200 numbers.
+Then, outside the totals, the hardest case: "chains", numbers whose every pair of
+neighbours touches (each pushed together as the touching pair is; RGBA canvases), per
+length, with the median time to read one. Last, the latency of a 6-digit number on the
+app's 700x280 canvas (split, prepare and the batched classifications), median and 90th
+percentile over 200 numbers.
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ def compose(digits: list[np.ndarray], gap: str, rng: np.random.Generator, height
         gaps = [int(rng.integers(5, 21)) for _ in digits[1:]]
         k = int(rng.integers(len(gaps)))
         gaps[k] = touching_offset(digits[k], tops[k], digits[k + 1], tops[k + 1])
+    elif gap == "chain":
+        gaps = [touching_offset(a, ta, b, tb) for a, ta, b, tb in zip(digits, tops, digits[1:], tops[1:])]
     else:
         gaps = [int(gap)] * (len(digits) - 1)
     lefts = [MARGIN]
@@ -117,6 +122,29 @@ def compose(digits: list[np.ndarray], gap: str, rng: np.random.Generator, height
 def styled(ink: np.ndarray, style: str, rng: np.random.Generator, key: int) -> np.ndarray:
     plane, sigma = to_style(ink, style, rng)
     return as_file(add_noise(plane, sigma, key), style)
+
+
+def chains(classifier, crops, labels, sources, per_cell: int, seed: int) -> dict:
+    """For each length: (whole-number accuracy, share with the right count of digits, median
+    ms) of numbers whose every pair of neighbours touches (rgba canvases)."""
+    out = {}
+    for k in LENGTHS:
+        rng = np.random.default_rng([seed, k, len(GAPS)])
+        right = count_right = 0
+        times = []
+        for n in range(per_cell):
+            picks = pick(sources, k, rng)
+            digits = [scaled(crops[i], round(HEIGHT * rng.uniform(0.85, 1.15))) for i in picks]
+            ink, _ = compose(digits, "chain", rng)
+            image = styled(ink, "rgba", rng, ((seed * 10 + k) * 10 + len(GAPS)) * 100_000 + n)
+            start = time.perf_counter()
+            reading = read_number(classifier, image)
+            times.append((time.perf_counter() - start) * 1000)
+            got = reading.number if reading is not None else ""
+            right += got == "".join(str(labels[i]) for i in picks)
+            count_right += len(got) == k
+        out[k] = (right / per_cell, count_right / per_cell, float(np.median(times)))
+    return out
 
 
 def measure(classifier, crops, labels, sources, per_cell: int, seed: int) -> tuple[dict, dict]:
@@ -219,6 +247,12 @@ def main(argv=None) -> None:
         print(
             f"{style:>16} {len(k):>8} {right.mean():>7.1%} {'':>9} {expected:>9.1%}"
             f" {right.mean() / expected:>6.2f} {alone.mean():>7.1%} {right.mean() / alone.mean():>6.2f}"
+        )
+    print(f"\nchains (every pair of neighbours touching), {args.per_cell} rgba canvases a length:")
+    for k, (acc, count, ms) in chains(classifier, crops, labels, sources, args.per_cell, args.seed).items():
+        print(
+            f"{k:>6} {'chain':>9} {args.per_cell:>8} {acc:>7.1%} {count:>9.1%} {single**k:>9.1%}"
+            f" {acc / single**k:>6.2f}   median {ms:.1f} ms"
         )
     median, p90 = latency(classifier, crops, sources, np.random.default_rng([args.seed, 99]))
     print(f"\n6-digit number on a 700x280 canvas: median {median:.1f} ms, 90th percentile {p90:.1f} ms")
