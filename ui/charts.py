@@ -198,7 +198,7 @@ def digit_image(
         "ygap": 0,
         "hovertemplate": "row %{y}, col %{x}: %{z:.2f}<extra></extra>",
     }
-    bare = {"showticklabels": False, "showgrid": False, "zeroline": False}
+    bare = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
     layout = {
         "xaxis": {**bare, "constrain": "domain"},
         "yaxis": {**bare, "autorange": "reversed", "scaleanchor": "x"},
