@@ -151,15 +151,24 @@ def read_number(classifier: Classifier, image: np.ndarray) -> NumberReading | No
 
 def _read(classifier: Classifier, parts: list[DigitPiece], read: dict[int, Prediction]) -> None:
     """Prepare ``parts`` like single digits and read them in one batch, into ``read`` (by
-    id; a part with no ink to prepare is left out)."""
+    id; a part with no ink to prepare is left out). A part the same as one before it (the
+    same box and ink: the ways to cut a piece too wide for one digit share a third of
+    their parts) is prepared and read once."""
     batch: list[tuple[DigitPiece, Prepared]] = []
+    by_box: dict[Box, DigitPiece] = {}
+    twins: list[tuple[DigitPiece, DigitPiece]] = []
     for part in parts:
+        first = by_box.setdefault(part.box, part)
+        if first is not part and np.array_equal(first.ink, part.ink):
+            twins.append((part, first))
+            continue
         prepared = prepare_ink(part.ink)
         if prepared is not None:
             batch.append((part, prepared))
     if batch:
         probabilities = classifier.probabilities(np.stack([prepared.image for _, prepared in batch]))
         read.update((id(part), Prediction(p, prepared)) for (part, prepared), p in zip(batch, probabilities))
+    read.update((id(part), read[id(first)]) for part, first in twins if id(first) in read)
 
 
 def _one_digit(pieces: list[DigitPiece], read: dict[int, Prediction]) -> list[bool]:
