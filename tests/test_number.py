@@ -222,6 +222,27 @@ def test_digits_the_model_is_sure_of_are_not_looked_at_for_cuts(good_run, drawn_
     assert weighed == []
 
 
+def test_a_part_that_two_ways_to_cut_share_is_prepared_once(good_run, drawn_digits, monkeypatch):
+    """A chain of touching digits is one piece too wide for one digit; its ways to be cut
+    share parts (the same box and ink), which are prepared and read once."""
+    import cnn.number
+    from cnn.predict import classifier_for
+
+    classifier = classifier_for(good_run)
+    crops, _ = drawn_digits
+    chain = number_canvas([crops[i] for i in (3, 40, 77)], gap=[None, None], height=120)
+    (piece,) = split_digits(chain)
+    assert piece.too_wide
+    parts = [(q.box, q.ink.tobytes()) for q in cnn.number._every_part(piece)]
+    assert len(set(parts)) < len(parts), "the test needs cuts that share parts"
+    prepared = []
+    prepare_ink = cnn.number.prepare_ink
+    monkeypatch.setattr(cnn.number, "prepare_ink", lambda ink: prepared.append(ink.tobytes()) or prepare_ink(ink))
+
+    assert read_number(classifier, chain) is not None
+    assert len(prepared) == len(set(prepared)), "no ink prepared twice"
+
+
 def test_a_piece_the_model_is_sure_of_is_still_cut_through_next_to_no_ink():
     """Two digits joined by a faint hairline are one piece; whatever the model says of it,
     a path parts them through next to no ink, so their ways to be cut are weighed."""
