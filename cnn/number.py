@@ -63,6 +63,7 @@ CLEAN = 0.3  # a cut crossing less ink than this (in pen widths) parts two digit
 # none of the 1,920 drawn digits of the pool has one, a sixth of touching or gapless pairs do
 CLEAN_MIN_WIDTH = 0.1  # ... leaving each side at least this share of the height (narrow pairs: 17, 21);
 # a piece as narrow as one digit has one candidate cut, anywhere between these margins
+STROKES_COVER = 0.95  # the canvas's strokes are used when they cover this share of the inked cells
 SURE = 0.999  # a piece the model reads as one digit this surely is one digit: no cut is looked for
 CROSSING = 4.0  # a piece too wide for one digit: cut where the least sure digit is surest, plus this per stroke crossed
 TWO_CROSSING = 2.0  # any other: the cut whose parts' doubts (log scale) sum least, plus this per stroke crossed
@@ -106,6 +107,7 @@ class ReadDigit:
 class NumberReading:
     ink: np.ndarray  # the whole input's ink map
     digits: tuple[ReadDigit, ...]  # left to right
+    strokes: int = 0  # how many of the canvas's strokes the digits were grouped from (0: by connected ink)
 
     @property
     def number(self) -> str:
@@ -124,12 +126,17 @@ class NumberReading:
         return tuple(i for i, d in enumerate(self.digits) if d.box[3] - d.box[1] > MAYBE_TWO * height)
 
 
-def read_number(classifier: Classifier, image: np.ndarray) -> NumberReading | None:
+def read_number(classifier: Classifier, image: np.ndarray, strokes: np.ndarray | None = None) -> NumberReading | None:
     """Split ``image`` into digits and read them; None when there is no digit. The pieces go
     to the model in one batch; then the ways to cut those it is not sure are one digit (and
-    those too wide for one), every part of every way in a second batch."""
+    those too wide for one), every part of every way in a second batch.
+
+    ``strokes`` (a drawing on the canvas, which knows its strokes): an integer map of the
+    image's height and width naming the stroke that drew each pixel (0: none; a later
+    stroke over an earlier one). Digits are then grouped from the strokes, not from
+    connected ink, so that two digits whose strokes touch are two pieces, with no cut."""
     ink = ink_map(image)
-    pieces = _pieces(ink)
+    pieces, grouped = _pieces(ink, strokes)
     read: dict[int, Prediction] = {}
     _read(classifier, pieces, read)
     maybe_two = [i for i, one in enumerate(_one_digit(pieces, read)) if not one]
@@ -146,7 +153,7 @@ def read_number(classifier: Classifier, image: np.ndarray) -> NumberReading | No
         for part in resolve(piece, read, digit_height(piece, pieces))
         if id(part) in read
     ]
-    return NumberReading(ink=ink, digits=tuple(digits)) if digits else None
+    return NumberReading(ink=ink, digits=tuple(digits), strokes=grouped) if digits else None
 
 
 def _read(classifier: Classifier, parts: list[DigitPiece], read: dict[int, Prediction]) -> None:
@@ -289,26 +296,34 @@ def split_digits(image: np.ndarray) -> list[DigitPiece]:
 
 def split_ink(ink: np.ndarray) -> list[DigitPiece]:
     """`split_digits` for an ink map already made."""
-    return _split_touching(_pieces(ink))
+    return _split_touching(_pieces(ink)[0])
 
 
-def _pieces(ink: np.ndarray) -> list[DigitPiece]:
+def _pieces(ink: np.ndarray, strokes: np.ndarray | None = None) -> tuple[list[DigitPiece], int]:
     """The digits of an ink map as found by their strokes, left to right, before any is
-    cut (steps 2 and 3)."""
+    cut (steps 2 and 3), and how many of ``strokes`` they were grouped from: which stroke
+    drew each pixel, where the canvas says (see `read_number`); 0 when a stroke is
+    connected ink (no ``strokes``, or strokes that do not cover the ink)."""
     h, w = ink.shape
     f = max(1, math.ceil(min(h, w) / GRID_CELLS))
     padded = padded_to(ink, f)
     gh, gw = padded.shape[0] // f, padded.shape[1] // f
     cells = _pool(padded, f, np.maximum) > STROKE_LEVEL
     if not cells.any():
-        return []
-    rows, starts, ends, comp = _strokes(cells)
+        return [], 0
+    drawn = None if strokes is None else np.where(cells, _pool(padded_to(strokes, f), f, np.maximum), 0)
+    by_strokes = drawn is not None and np.count_nonzero(drawn) >= STROKES_COVER * np.count_nonzero(cells)
+    if by_strokes:
+        cells &= drawn > 0
+        rows, starts, ends, comp = _labelled_runs(drawn)
+    else:  # no strokes, or not the drawing's (ink they do not cover): connected ink
+        rows, starts, ends, comp = _strokes(cells)
     row_mass = np.zeros((gh, gw + 1))
     np.cumsum(_pool(padded, f, np.add), axis=1, out=row_mass[:, 1:])
     n = int(comp.max()) + 1
     mass = np.bincount(comp, weights=row_mass[rows, ends] - row_mass[rows, starts], minlength=n)
     if mass.max() < MIN_DIGIT_INK * min(h, w):
-        return []
+        return [], 0
     spans = np.zeros((n, 4), np.int64)  # top, left, bottom, right in cells
     spans[:, :2] = [gh, gw]
     np.minimum.at(spans[:, 0], comp, rows)
@@ -325,7 +340,21 @@ def _pieces(ink: np.ndarray) -> list[DigitPiece]:
     labels = labels.reshape(gh, gw)
 
     pieces = [_cut_out(ink, labels, g, f) for g in range(int(group.max()) + 1)]
-    return sorted((p for p in pieces if p is not None), key=lambda p: (p.box[1] + p.box[3], p.box[0]))
+    kept = sorted((p for p in pieces if p is not None), key=lambda p: (p.box[1] + p.box[3], p.box[0]))
+    return kept, n if by_strokes else 0
+
+
+def _labelled_runs(drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_strokes` for a grid whose cells name their stroke (0: none): row runs of one
+    stroke, and each run's stroke numbered 0..n-1."""
+    gh, gw = drawn.shape
+    padded = np.zeros((gh, gw + 2), drawn.dtype)
+    padded[:, 1:-1] = drawn
+    change = padded[:, 1:] != padded[:, :-1]  # (gh, gw + 1): a run may start or end before column c
+    rows, starts = np.nonzero(change[:, :-1] & (padded[:, 1:-1] != 0))
+    _, ends = np.nonzero(change & (padded[:, :-1] != 0))
+    _, comp = np.unique(drawn[rows, starts], return_inverse=True)
+    return rows, starts, ends, comp.reshape(-1)
 
 
 def _group(spans: np.ndarray, kept: np.ndarray) -> np.ndarray:

@@ -243,6 +243,65 @@ def test_a_part_that_two_ways_to_cut_share_is_prepared_once(good_run, drawn_digi
     assert len(prepared) == len(set(prepared)), "no ink prepared twice"
 
 
+# A 4 in two strokes whose bar runs on into a 9's loop: one blob of connected ink.
+FOUR_INTO_NINE = [
+    [(170, 40), (110, 140), (262, 140)],
+    [(205, 60), (205, 250)],
+    [(330, 105), (300, 60), (262, 72), (250, 115), (280, 150), (325, 130), (330, 105), (322, 250)],
+]
+
+
+def stroke_labels(strokes, shape=(HIGH, WIDE), reach=PEN / 2 + 4) -> np.ndarray:
+    """Which stroke drew each pixel (1, 2, ...; a later one over an earlier), as the page
+    makes it from the canvas's strokes (ui/strokes.py)."""
+    img = Image.new("I", (shape[1], shape[0]), 0)
+    draw = ImageDraw.Draw(img)
+    for k, points in enumerate(strokes, start=1):
+        draw.line(points, fill=k, width=round(2 * reach), joint="curve")
+        for x, y in (points[0], points[-1]):
+            draw.ellipse((x - reach, y - reach, x + reach, y + reach), fill=k)
+    return np.asarray(img, np.int32)
+
+
+def test_digits_whose_strokes_touch_are_two_pieces_by_their_strokes(good_run, monkeypatch):
+    """The canvas knows its strokes: grouped by stroke (those of one digit overlap left to
+    right), the 4 and the 9 are two digits with no cut to look for."""
+    import cnn.number
+    from cnn.number import _pieces
+    from cnn.predict import classifier_for
+    from cnn.preprocess import ink_map
+
+    image = canvas(strokes=FOUR_INTO_NINE)
+    labels = stroke_labels(FOUR_INTO_NINE)
+    assert len(_pieces(ink_map(image))[0]) == 1, "one blob of connected ink"
+    pieces, grouped = _pieces(ink_map(image), labels)
+    assert grouped == 3 and len(pieces) == 2
+    (four, nine) = pieces
+    assert four.box[3] < 275 and nine.box[1] > 235, "the 4's bar is the 4's, the loop the 9's"
+
+    classifier = classifier_for(good_run)
+    weighed = []
+    split = cnn.number._split_touching
+    monkeypatch.setattr(cnn.number, "_split_touching", lambda ps, **kw: weighed.extend(ps) or split(ps, **kw))
+    reading = read_number(classifier, image, labels)
+    assert reading.number == "49" and reading.strokes == 3
+    assert all(p.ink.shape[1] < 200 for p in weighed), "the blob as a whole is never weighed for cuts"
+
+
+def test_strokes_that_do_not_cover_the_ink_are_not_used():
+    """Strokes that are not the picture's (a stroke missing, a map out of step) would lose
+    ink: the reader goes by connected ink instead."""
+    from cnn.number import _pieces
+    from cnn.preprocess import ink_map
+
+    image = canvas(strokes=FOUR_INTO_NINE)
+    ink = ink_map(image)
+    by_ink, _ = _pieces(ink)
+    for labels in (stroke_labels(FOUR_INTO_NINE[:2]), np.zeros((HIGH, WIDE), np.int32)):
+        pieces, grouped = _pieces(ink, labels)
+        assert grouped == 0 and [p.box for p in pieces] == [p.box for p in by_ink]
+
+
 def test_a_piece_the_model_is_sure_of_is_still_cut_through_next_to_no_ink():
     """Two digits joined by a faint hairline are one piece; whatever the model says of it,
     a path parts them through next to no ink, so their ways to be cut are weighed."""
@@ -251,9 +310,9 @@ def test_a_piece_the_model_is_sure_of_is_still_cut_through_next_to_no_ink():
     ink = np.zeros((HIGH, WIDE), np.float32)
     ink[60:200, 100:112] = 1  # a 1
     ink[60:200, 160:172] = 1  # another, 48 px to its right
-    alone = _pieces(ink[:, :140])
+    alone, _ = _pieces(ink[:, :140])
     ink[130, 112:160] = 0.5  # a faint hairline between them
-    (pair,) = _pieces(ink)
+    (pair,), _ = _pieces(ink)
     certain = np.eye(10, dtype=np.float32)[1]
     read = {id(p): Prediction(certain, prepare_ink(p.ink)) for p in (*alone, pair)}
     assert _one_digit(alone, read) == [True]
