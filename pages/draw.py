@@ -32,6 +32,7 @@ from ui import charts
 from ui.frame import enter_app_frame
 from ui.job_progress import active_jobs, follow_job, start_job
 from ui.session import nickname, owner
+from ui.strokes import stroke_map
 from ui.text import md
 
 enter_app_frame()
@@ -302,7 +303,13 @@ def show_reading(reading: NumberReading, read_ms: float) -> None:
             config=NO_CHART_BAR,
         )
         st.caption(
-            "Where the digits were found: connected ink, strokes above one another joined into one digit, "
+            (
+                f"Where the digits were found: your {reading.strokes} strokes, those above one another joined "
+                "into one digit, dots left out, a stroke running on into the next digit cut where the ink is "
+                "thinnest. A dashed box: not sure."
+            )
+            if reading.strokes
+            else "Where the digits were found: connected ink, strokes above one another joined into one digit, "
             "dots and specks left out, touching digits cut where the ink is thinnest. A dashed box: not sure."
         )
     with seen:
@@ -547,8 +554,10 @@ def workbench(run: RunInfo | None, number_mode: bool) -> None:
                 else:
                     encoded, image = drawn, drawing
                 if image is not None and number_mode:
+                    # A drawing's strokes tell touching digits apart; a photo has none.
+                    strokes = stroke_map(canvas.json_data, image.shape[:2]) if source == DRAWING else None
                     started = time.perf_counter()
-                    reading = read_number(classifier, image)
+                    reading = read_number(classifier, image, strokes)
                     read_ms = (time.perf_counter() - started) * 1000
                 elif image is not None:
                     prediction = classifier.classify(image)

@@ -2,7 +2,8 @@
 
 The app runs under `streamlit run` with a runs folder holding one accurate model; Chromium
 (Playwright) opens /draw, switches to Number and draws a 4 (in two strokes: the upright
-crosses the bar) and a 2 beside it.
+crosses the bar) and a 2 beside it, which the page reads by the three strokes the canvas
+recorded.
 """
 
 from __future__ import annotations
@@ -42,4 +43,6 @@ def test_drawing_42_with_the_mouse_reads_42(good_run_dir, tmp_path):
             stroke(page, box, points)
         answer = page.get_by_role("heading", name=re.compile(r"^Number: "))
         expect(answer).to_have_text(re.compile(r"^Number: 42$"), timeout=60_000)
+        # Read by the strokes the canvas recorded (its Fabric.js paths), not by connected ink.
+        expect(page.get_by_text(re.compile(r"your 3 strokes"))).to_be_visible()
         page.screenshot(path=str(tmp_path / "number.png"), full_page=True)

@@ -11,7 +11,8 @@ import re
 
 import numpy as np
 from test_draw_page import canvas_value, chart, charts, headers, infos, page, png
-from test_number import THREE, TWO, canvas
+from test_number import FOUR_INTO_NINE, PEN, THREE, TWO, canvas
+from test_strokes import path
 
 from cnn.number import NumberReading
 
@@ -60,8 +61,8 @@ def test_an_unsure_digit_is_marked_and_the_rest_of_the_number_stands(good_run, m
 
     read = cnn.number.read_number
 
-    def doubtful_second_digit(classifier, image):
-        reading = read(classifier, image)
+    def doubtful_second_digit(classifier, image, strokes=None):
+        reading = read(classifier, image, strokes)
         first, second = reading.digits
         p = np.full(10, 0.02, np.float32)
         p[3], p[8] = 0.45, 0.39
@@ -84,8 +85,8 @@ def test_an_unsure_digit_as_wide_as_two_asks_for_a_gap_in_case_it_is_two(good_ru
 
     read = cnn.number.read_number
 
-    def two_read_as_one_unsure_digit(classifier, image):
-        first, second = read(classifier, image).digits
+    def two_read_as_one_unsure_digit(classifier, image, strokes=None):
+        first, second = read(classifier, image, strokes).digits
         p = np.full(10, 0.05, np.float32)
         p[8], p[3] = 0.35, 0.2
         top, left = min(first.box[0], second.box[0]), first.box[1]
@@ -98,6 +99,19 @@ def test_an_unsure_digit_as_wide_as_two_asks_for_a_gap_in_case_it_is_two(good_ru
     (warning,) = at.warning
     assert "digit 1: 8 (35%) or 3 (20%)" in warning.value
     assert "If digit 1 is really two digits that touch, leave a gap between them." in warning.value
+
+
+def test_a_drawing_is_read_by_the_strokes_the_canvas_sends(good_run):
+    """The canvas sends its Fabric.js paths with the picture: a 4 whose bar runs into a 9 is
+    one blob of ink, but three strokes, grouped into two digits."""
+    value = canvas_value(canvas(strokes=FOUR_INTO_NINE))
+    value["drawing"]["raw"]["objects"] = [path(points, pen=PEN) for points in FOUR_INTO_NINE]
+    at = number_page()
+    at.session_state["number_canvas"] = value
+    at.run()
+    assert not at.exception, at.exception
+    assert shown_number(at) == "49"
+    assert any("your 3 strokes" in c.value for c in at.caption)
 
 
 def test_a_photo_of_a_number_is_read_in_number_mode(good_run):
