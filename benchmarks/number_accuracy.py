@@ -24,9 +24,12 @@ it is right when every digit is found and read right. The yardsticks, both the s
 The target: whole-number accuracy >= 0.95 x single^k for k digits. Printed per gap and
 length: numbers, whole-number accuracy, the share with the right count of digits, single^k,
 the ratio to it, and the ratio to the alone yardstick (the product over its own digits).
-Then, outside the totals, the hardest case: "chains", numbers whose every pair of
-neighbours touches (each pushed together as the touching pair is; RGBA canvases), per
-length, with the median time to read one. Last, the latency of a 6-digit number on the
+Then, outside the totals, touching digits on the canvas (RGBA), read by connected ink
+and by the canvas's strokes (the Draw page passes them; here each digit is one stroke,
+and a digit drawn in several strokes would rely on their spans overlapping, as digits
+apart already do): the touching numbers, and "chains", whose every pair of neighbours
+touches (each pushed together as the touching pair is), per length, with the median
+time to read one. Last, the latency of a 6-digit number on the
 app's 700x280 canvas (split, prepare and the batched classifications), median and 90th
 percentile over 200 numbers.
 """
@@ -124,26 +127,38 @@ def styled(ink: np.ndarray, style: str, rng: np.random.Generator, key: int) -> n
     return as_file(add_noise(plane, sigma, key), style)
 
 
-def chains(classifier, crops, labels, sources, per_cell: int, seed: int) -> dict:
-    """For each length: (whole-number accuracy, share with the right count of digits, median
-    ms) of numbers whose every pair of neighbours touches (rgba canvases)."""
+def stroke_labels(digits: list[np.ndarray], places: list[tuple[int, int]], shape: tuple[int, int]) -> np.ndarray:
+    """Which digit drew each pixel (1, 2, ...; a later one over an earlier): the canvas's
+    strokes as the page passes them to the reader, each digit taken as one stroke."""
+    which = np.zeros(shape, np.int32)
+    for k, (d, (top, left)) in enumerate(zip(digits, places), start=1):
+        view = which[top : top + d.shape[0], left : left + d.shape[1]]
+        view[d > 0.02] = k
+    return which
+
+
+def touching_on_canvas(classifier, crops, labels, sources, per_cell: int, seed: int) -> dict:
+    """For each (length, "touching" or "chain"), on RGBA canvases: (accuracy read by
+    connected ink, accuracy read by the canvas's strokes, median ms by ink, by strokes).
+    "chain": every pair of neighbours touches (each pushed together as the touching pair is)."""
     out = {}
     for k in LENGTHS:
-        rng = np.random.default_rng([seed, k, len(GAPS)])
-        right = count_right = 0
-        times = []
-        for n in range(per_cell):
-            picks = pick(sources, k, rng)
-            digits = [scaled(crops[i], round(HEIGHT * rng.uniform(0.85, 1.15))) for i in picks]
-            ink, _ = compose(digits, "chain", rng)
-            image = styled(ink, "rgba", rng, ((seed * 10 + k) * 10 + len(GAPS)) * 100_000 + n)
-            start = time.perf_counter()
-            reading = read_number(classifier, image)
-            times.append((time.perf_counter() - start) * 1000)
-            got = reading.number if reading is not None else ""
-            right += got == "".join(str(labels[i]) for i in picks)
-            count_right += len(got) == k
-        out[k] = (right / per_cell, count_right / per_cell, float(np.median(times)))
+        for gap in ("touching", "chain"):
+            rng = np.random.default_rng([seed, k, len(GAPS) + (gap == "touching")])
+            right = [0, 0]
+            times: list[list[float]] = [[], []]
+            for n in range(per_cell):
+                picks = pick(sources, k, rng)
+                digits = [scaled(crops[i], round(HEIGHT * rng.uniform(0.85, 1.15))) for i in picks]
+                ink, places = compose(digits, gap, rng)
+                image = styled(ink, "rgba", rng, ((seed * 10 + k) * 10 + len(GAPS)) * 100_000 + n)
+                truth = "".join(str(labels[i]) for i in picks)
+                for j, strokes in enumerate((None, stroke_labels(digits, places, ink.shape))):
+                    start = time.perf_counter()
+                    reading = read_number(classifier, image, strokes)
+                    times[j].append((time.perf_counter() - start) * 1000)
+                    right[j] += reading is not None and reading.number == truth
+            out[k, gap] = (right[0] / per_cell, right[1] / per_cell, *(float(np.median(t)) for t in times))
     return out
 
 
@@ -248,11 +263,18 @@ def main(argv=None) -> None:
             f"{style:>16} {len(k):>8} {right.mean():>7.1%} {'':>9} {expected:>9.1%}"
             f" {right.mean() / expected:>6.2f} {alone.mean():>7.1%} {right.mean() / alone.mean():>6.2f}"
         )
-    print(f"\nchains (every pair of neighbours touching), {args.per_cell} rgba canvases a length:")
-    for k, (acc, count, ms) in chains(classifier, crops, labels, sources, args.per_cell, args.seed).items():
+    print(
+        f"\ntouching digits on the canvas ({args.per_cell} RGBA canvases a cell; chain: every pair touches),"
+        "\nread by connected ink, and by the canvas's strokes (each digit one stroke here):"
+    )
+    head = f"{'digits':>6} {'gap px':>9} {'ink':>7} {'ratio':>6} {'strokes':>8} {'ratio':>6}"
+    print(head + f" {'ms ink':>7} {'strokes':>8}")
+    for (k, gap), (ink_acc, stroke_acc, ink_ms, stroke_ms) in touching_on_canvas(
+        classifier, crops, labels, sources, args.per_cell, args.seed
+    ).items():
         print(
-            f"{k:>6} {'chain':>9} {args.per_cell:>8} {acc:>7.1%} {count:>9.1%} {single**k:>9.1%}"
-            f" {acc / single**k:>6.2f}   median {ms:.1f} ms"
+            f"{k:>6} {gap:>9} {ink_acc:>7.1%} {ink_acc / single**k:>6.2f} {stroke_acc:>8.1%}"
+            f" {stroke_acc / single**k:>6.2f} {ink_ms:>7.1f} {stroke_ms:>8.1f}"
         )
     median, p90 = latency(classifier, crops, sources, np.random.default_rng([args.seed, 99]))
     print(f"\n6-digit number on a 700x280 canvas: median {median:.1f} ms, 90th percentile {p90:.1f} ms")
