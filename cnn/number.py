@@ -311,11 +311,14 @@ def _pieces(ink: np.ndarray, strokes: np.ndarray | None = None) -> tuple[list[Di
     cells = _pool(padded, f, np.maximum) > STROKE_LEVEL
     if not cells.any():
         return [], 0
-    drawn = None if strokes is None else np.where(cells, _pool(padded_to(strokes, f), f, np.maximum), 0)
+    drawn = None if strokes is None else np.where(cells, _pool(_labels_padded(strokes, ink.shape, f), f, np.maximum), 0)
     by_strokes = drawn is not None and np.count_nonzero(drawn) >= STROKES_COVER * np.count_nonzero(cells)
     if by_strokes:
-        cells &= drawn > 0
         rows, starts, ends, comp = _labelled_runs(drawn)
+        if not (drawn > 0).all(where=cells):  # ink no stroke covers: connected, as strokes of its own
+            more = _strokes(cells & (drawn == 0))
+            rows, starts, ends = (np.concatenate([a, b]) for a, b in zip((rows, starts, ends), more[:3]))
+            comp = np.concatenate([comp, more[3] + int(comp.max()) + 1])
     else:  # no strokes, or not the drawing's (ink they do not cover): connected ink
         rows, starts, ends, comp = _strokes(cells)
     row_mass = np.zeros((gh, gw + 1))
@@ -342,6 +345,17 @@ def _pieces(ink: np.ndarray, strokes: np.ndarray | None = None) -> tuple[list[Di
     pieces = [_cut_out(ink, labels, g, f) for g in range(int(group.max()) + 1)]
     kept = sorted((p for p in pieces if p is not None), key=lambda p: (p.box[1] + p.box[3], p.box[0]))
     return kept, n if by_strokes else 0
+
+
+def _labels_padded(strokes: np.ndarray, shape: tuple[int, int], f: int) -> np.ndarray:
+    """The stroke map padded with 0 to whole f x f cells, as `padded_to` pads the ink (kept
+    integers: a float could merge two large labels)."""
+    labels = np.asarray(strokes)
+    if labels.shape != shape or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"a stroke map is integers of the image's shape {shape}, not {labels.dtype} {labels.shape}")
+    padded = np.zeros((-(-shape[0] // f) * f, -(-shape[1] // f) * f), np.int64)
+    padded[: shape[0], : shape[1]] = labels
+    return padded
 
 
 def _labelled_runs(drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -304,7 +304,8 @@ def show_reading(reading: NumberReading, read_ms: float) -> None:
         )
         st.caption(
             (
-                f"Where the digits were found: your {reading.strokes} strokes, those above one another joined "
+                f"Where the digits were found: your {reading.strokes} stroke{'s' if reading.strokes > 1 else ''}, "
+                "those above one another joined "
                 "into one digit, dots left out, a stroke running on into the next digit cut where the ink is "
                 "thinnest. A dashed box: not sure."
             )

@@ -302,6 +302,25 @@ def test_strokes_that_do_not_cover_the_ink_are_not_used():
         assert grouped == 0 and [p.box for p in pieces] == [p.box for p in by_ink]
 
 
+def test_ink_no_stroke_covers_is_kept_as_strokes_of_its_own():
+    """A stroke the page could not read is in the picture but not in the map: its ink stays."""
+    from cnn.number import _pieces
+    from cnn.preprocess import ink_map
+
+    seven = [(420, 50), (520, 50), (460, 240)]
+    eight = [(600, 140), (570, 100), (600, 55), (640, 100), (600, 140), (560, 190), (600, 240), (650, 190), (600, 140)]
+    short_one = [(680, 170), (680, 240)]  # in the picture, not in the map
+    ink = ink_map(canvas(strokes=[*FOUR_INTO_NINE, seven, eight, short_one]))
+    pieces, grouped = _pieces(ink, stroke_labels([*FOUR_INTO_NINE, seven, eight]))
+    assert grouped == 6, "the five strokes of the map, and the 1 as one more"
+    assert [p.box[1] // 10 for p in pieces] == [10, 24, 41, 55, 67], "4, 9, 7, 8 and the 1"
+
+
+def test_a_stroke_map_must_be_integers_of_the_images_shape():
+    with pytest.raises(ValueError, match="stroke map"):
+        read_number(None, canvas(strokes=[[(100, 50), (100, 230)]]), np.zeros((10, 10), np.int32))
+
+
 def test_a_piece_the_model_is_sure_of_is_still_cut_through_next_to_no_ink():
     """Two digits joined by a faint hairline are one piece; whatever the model says of it,
     a path parts them through next to no ink, so their ways to be cut are weighed."""

@@ -64,3 +64,42 @@ def test_no_usable_stroke_gives_no_map():
     bad = path([(100, 40), (100, 240)])
     bad["path"][1] = ["L", "x", float("nan")]
     assert stroke_map({"objects": [bad, {"type": "Rect"}]}, (280, 700)) is None
+
+
+def test_a_curve_is_drawn_through_its_middle_not_only_its_ends():
+    bend = path([(100, 100)])
+    bend["path"] = [["M", 100, 100], ["Q", 200, 300, 300, 100]]  # its middle: (200, 200)
+    labels = stroke_map({"objects": [bend]}, (280, 700))
+    assert labels[200, 200] == 1
+
+
+def test_an_earlier_stroke_keeps_its_own_ink_from_a_later_ones_fringe():
+    first = path([(100, 40), (100, 240)])
+    second = path([(100 + 8 + 8 + 2, 40), (118, 240)])  # 2 px of canvas between the two pens' edges
+    labels = stroke_map({"objects": [first, second]}, (280, 700))
+    assert (labels[140, 92:109] == 1).all() and (labels[140, 110:127] == 2).all()
+
+
+def test_what_a_hostile_browser_could_send_gives_no_map_and_quickly():
+    """The canvas value comes from the browser: numbers too big for a float, absurd pens or
+    scales (a pen of 1e9 px took 81 s to draw), origins that are not words, too many strokes
+    or points (each costs drawing time)."""
+    shape = (280, 700)
+    for fields in (
+        {"strokeWidth": 1e300},
+        {"strokeWidth": 10**400},
+        {"scaleX": 1e300},
+        {"scaleY": float("inf")},
+        {"strokeWidth": True},
+        {"scaleX": 2, "left": "0"},
+    ):
+        assert stroke_map({"objects": [path([(100, 40), (100, 240)], **fields)]}, shape) is None, fields
+    huge = path([(100, 40)])
+    huge["path"] = [["M", 10**30, 40], ["L", 100, 240]]
+    assert stroke_map({"objects": [huge]}, shape) is None
+    odd_origin = path([(100, 40), (100, 240)], originX=[1], scaleX=2)
+    assert stroke_map({"objects": [odd_origin]}, shape) is not None, "an unknown origin is taken as the centre"
+    assert stroke_map({"objects": [path([(100, 40), (100, 240)])] * 501}, shape) is None
+    many = path([(100, 40)])
+    many["path"] = [["M", 100, 40]] + [["L", 100 + i % 50, 40 + i % 200] for i in range(20_001)]
+    assert stroke_map({"objects": [many]}, shape) is None
