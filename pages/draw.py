@@ -302,16 +302,11 @@ def show_reading(reading: NumberReading, read_ms: float) -> None:
             key="number_boxes",
             config=NO_CHART_BAR,
         )
+        n = reading.strokes
         st.caption(
-            (
-                f"Where the digits were found: your {reading.strokes} stroke{'s' if reading.strokes > 1 else ''}, "
-                "those above one another joined "
-                "into one digit, dots left out, a stroke running on into the next digit cut where the ink is "
-                "thinnest. A dashed box: not sure."
-            )
-            if reading.strokes
-            else "Where the digits were found: connected ink, strokes above one another joined into one digit, "
-            "dots and specks left out, touching digits cut where the ink is thinnest. A dashed box: not sure."
+            f"Where the digits were found: {f'your {n} stroke' + 's' * (n > 1) if n else 'connected ink'}, "
+            "strokes above one another joined into one digit, dots and specks left out, digits that still "
+            "touch cut where the ink is thinnest. A dashed box: not sure."
         )
     with seen:
         for start in range(0, len(digits), TILES_PER_ROW):

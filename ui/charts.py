@@ -134,6 +134,8 @@ DIGIT_AXIS = {"title": {"text": "digit"}, "type": "category"}
 # background, axes) is applied in the browser either way. Written as plotly's validation
 # writes an empty template (one blank scatter default marks it as set on purpose).
 NO_TEMPLATE = {"data": {"scatter": [{"type": "scatter"}]}}
+# The hidden axes of a picture (without a template plotly.js would still draw tick marks).
+BARE_AXIS = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
 
 
 def _as_validated(data: list[dict], layout: dict) -> go.Figure:
@@ -198,10 +200,9 @@ def digit_image(
         "ygap": 0,
         "hovertemplate": "row %{y}, col %{x}: %{z:.2f}<extra></extra>",
     }
-    bare = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
     layout = {
-        "xaxis": {**bare, "constrain": "domain"},
-        "yaxis": {**bare, "autorange": "reversed", "scaleanchor": "x"},
+        "xaxis": {**BARE_AXIS, "constrain": "domain"},
+        "yaxis": {**BARE_AXIS, "autorange": "reversed", "scaleanchor": "x"},
         "title": {"text": title} if title else None,
         "height": height,
         "margin": {"l": 0, "r": 0, "t": 30 if title else 0, "b": 0},
@@ -274,17 +275,22 @@ def ink_with_box(ink: np.ndarray, box: tuple[int, int, int, int], title: str = "
     ``box`` is (top, left, bottom, right) in input pixels, bottom/right exclusive."""
     small, fy, fx = _shrunk(np.asarray(ink, np.float32), max_side)
     fig = digit_image(small, title)
-    _outline(fig, box, fy, fx, {"color": HIGHLIGHT, "width": 2})
+    fig.add_shape(_outline(box, fy, fx, {"color": HIGHLIGHT, "width": 2}))
     return fig
 
 
-def _outline(fig: go.Figure, box: tuple[int, int, int, int], fy: float, fx: float, line: dict) -> None:
+def _outline(box: tuple[int, int, int, int], fy: float, fx: float, line: dict) -> dict:
     """A rectangle around ``box`` (input pixels) on an image shown shrunk by ``fy``, ``fx``:
     input pixel edge u lands at u / f - 0.5 (shown pixel m spans m +- 0.5)."""
     top, left, bottom, right = box
-    fig.add_shape(
-        type="rect", x0=left / fx - 0.5, x1=right / fx - 0.5, y0=top / fy - 0.5, y1=bottom / fy - 0.5, line=line
-    )
+    return {
+        "type": "rect",
+        "x0": left / fx - 0.5,
+        "x1": right / fx - 0.5,
+        "y0": top / fy - 0.5,
+        "y1": bottom / fy - 0.5,
+        "line": line,
+    }
 
 
 UNSURE = "#d19a00"  # a digit the model is not sure about
@@ -311,18 +317,10 @@ def number_boxes(
     h, w = small.shape
     picture = {"type": "image", "source": _png_url(1.0 - small), "hoverinfo": "skip"}
     shapes, labels = [], []
-    for (top, left, bottom, right), digit, doubt in zip(boxes, digits, unsure):
+    for box, digit, doubt in zip(boxes, digits, unsure):
+        top, left, _, right = box
         colour = UNSURE if doubt else HIGHLIGHT
-        shapes.append(
-            {
-                "type": "rect",
-                "x0": left / fx - 0.5,  # input pixel edge u lands at u / f - 0.5 (shown pixel m spans m +- 0.5)
-                "x1": right / fx - 0.5,
-                "y0": top / fy - 0.5,
-                "y1": bottom / fy - 0.5,
-                "line": {"color": colour, "width": 2, "dash": "dash" if doubt else "solid"},
-            }
-        )
+        shapes.append(_outline(box, fy, fx, {"color": colour, "width": 2, "dash": "dash" if doubt else "solid"}))
         labels.append(
             {
                 "x": (left + right) / 2 / fx - 0.5,
@@ -333,10 +331,9 @@ def number_boxes(
                 "font": {"color": colour, "size": 16},
             }
         )
-    bare = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
     layout = {
-        "xaxis": {**bare, "range": [-0.5, w - 0.5], "constrain": "domain"},
-        "yaxis": {**bare, "range": [h - 0.5, -0.5], "scaleanchor": "x"},  # row 0 at the top
+        "xaxis": {**BARE_AXIS, "range": [-0.5, w - 0.5], "constrain": "domain"},
+        "yaxis": {**BARE_AXIS, "range": [h - 0.5, -0.5], "scaleanchor": "x"},  # row 0 at the top
         "shapes": shapes,
         "annotations": labels,
         "height": height,
