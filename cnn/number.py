@@ -188,12 +188,19 @@ def _one_digit(pieces: list[DigitPiece], read: dict[int, Prediction]) -> list[bo
     sure = [
         id(p) in read and read[id(p)].confidence >= SURE and p.ink.shape[1] <= WIDE * p.ink.shape[0] for p in pieces
     ]
-    across = [(i, math.ceil(CLEAN_MIN_WIDTH * pieces[i].ink.shape[0])) for i in np.flatnonzero(sure)]
-    across = [(i, m) for i, m in across if pieces[i].ink.shape[1] - 2 * m >= 1]
-    found = _cuts([(pieces[i], (m, pieces[i].ink.shape[1] - m)) for i, m in across])
+    across = [(i, window) for i in np.flatnonzero(sure) if (window := _across(pieces[i])) is not None]
+    found = _cuts([(pieces[i], window) for i, window in across])
     for (i, _), cut in zip(across, found):
         sure[i] = cut is None or cut[2] >= CLEAN
     return sure
+
+
+def _across(piece: DigitPiece) -> tuple[int, int] | None:
+    """Where a cut anywhere across ``piece`` may go: CLEAN_MIN_WIDTH of its height from
+    either side (None if it is too narrow for that)."""
+    h, w = piece.ink.shape
+    middle = math.ceil(CLEAN_MIN_WIDTH * h)
+    return (middle, w - middle) if w - 2 * middle >= 1 else None
 
 
 def digit_height(piece: DigitPiece, pieces: list[DigitPiece]) -> int:
@@ -348,14 +355,12 @@ def _pieces(ink: np.ndarray, strokes: np.ndarray | None = None) -> tuple[list[Di
 
 
 def _labels_padded(strokes: np.ndarray, shape: tuple[int, int], f: int) -> np.ndarray:
-    """The stroke map padded with 0 to whole f x f cells, as `padded_to` pads the ink (kept
-    integers: a float could merge two large labels)."""
+    """The stroke map padded to whole f x f cells as the ink is (kept integers: a float
+    could merge two large labels)."""
     labels = np.asarray(strokes)
     if labels.shape != shape or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"a stroke map is integers of the image's shape {shape}, not {labels.dtype} {labels.shape}")
-    padded = np.zeros((-(-shape[0] // f) * f, -(-shape[1] // f) * f), np.int64)
-    padded[: shape[0], : shape[1]] = labels
-    return padded
+    return padded_to(labels, f)
 
 
 def _labelled_runs(drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -460,7 +465,6 @@ def _split_touching(pieces: list[DigitPiece], nested: bool = True) -> list[Digit
         h, w = piece.ink.shape
         narrow, too_wide = w <= MAYBE_TWO * h, w > WIDE * h
         margin = math.ceil(MIN_WIDTH * h)
-        middle = math.ceil(CLEAN_MIN_WIDTH * h)
         spans = (
             []
             if narrow
@@ -470,13 +474,13 @@ def _split_touching(pieces: list[DigitPiece], nested: bool = True) -> list[Digit
             ]
         )
         windows = [(max(margin, lo), min(w - margin, hi)) for lo, hi in spans if min(w - margin, hi) > max(margin, lo)]
-        across = not too_wide and w - 2 * middle >= 1
-        if across:
-            windows.append((middle, w - middle))
+        across = None if too_wide else _across(piece)
+        if across is not None:
+            windows.append(across)
         if not windows:
             plans.append(None)
             continue
-        plans.append((len(jobs), len(windows), too_wide, across and not narrow))
+        plans.append((len(jobs), len(windows), too_wide, across is not None and not narrow))
         jobs += [(piece, window) for window in windows]
     found = _cuts(jobs)
     out = []

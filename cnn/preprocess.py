@@ -453,12 +453,13 @@ def _pool(a: np.ndarray, f: int, op: np.ufunc) -> np.ndarray:
 
 
 def padded_to(ink: np.ndarray, f: int) -> np.ndarray:
-    """``ink`` padded with zeros at the bottom and right to whole f x f cells."""
+    """``ink`` (or any map of the same layout) padded with zeros at the bottom and right to
+    whole f x f cells, in its own dtype."""
     h, w = ink.shape
     gh, gw = -(-h // f), -(-w // f)
     if (gh * f, gw * f) == (h, w):
         return ink
-    padded = np.zeros((gh * f, gw * f), np.float32)
+    padded = np.zeros((gh * f, gw * f), ink.dtype)
     padded[:h, :w] = ink
     return padded
 
